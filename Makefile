@@ -1,0 +1,44 @@
+# tenant_isolation: PGXS build, plus the throwaway-cluster targets the README names.
+EXTENSION  = tenant_isolation
+MODULE_big = tenant_isolation
+OBJS = $(WIN32RES) \
+	src/tenant_isolation.o \
+	src/context.o \
+	src/catalog.o \
+	src/planner.o \
+	src/executor.o \
+	src/utility.o \
+	src/guard.o \
+	src/jwt.o
+DATA = $(wildcard sql/tenant_isolation--*.sql)
+PGFILEDESC = "tenant_isolation - tenant scoping for shared tables"
+PG_CPPFLAGS = -I$(srcdir)/src
+SHLIB_LINK  = -lcrypto -lsodium
+
+REGRESS = init context reads writes utility cache parallel failclosed jwt
+REGRESS_OPTS = --inputdir=test --temp-config=$(srcdir)/test/tenant_isolation.conf
+ISOLATION = context_switch
+ISOLATION_OPTS = --inputdir=test --outputdir=output_iso --temp-config=$(srcdir)/test/tenant_isolation.conf
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# PGXS "make check" does nothing for extensions in PostgreSQL 15 and exits 0;
+# these targets run pg_regress against a temporary instance instead.
+tempcheck:
+	$(pg_regress_installcheck) $(REGRESS_OPTS) --temp-instance=./tmp_check $(REGRESS)
+
+isocheck:
+	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) --temp-instance=./tmp_check_iso $(ISOLATION)
+
+# The two commands of README.md.  Both run as root on a fresh Debian 12:
+# they install what is missing, build, install, and run a throwaway cluster
+# as an unprivileged user.
+demo:
+	bash test/scripts/demo.sh
+
+test:
+	bash test/scripts/test.sh
+
+.PHONY: tempcheck isocheck demo test

@@ -1,0 +1,174 @@
+/*-------------------------------------------------------------------------
+ *
+ * tenant_isolation.c
+ *	  Library entry point: _PG_init, the load check, small shared helpers.
+ *
+ * The library must be loaded through shared_preload_libraries.  _PG_init
+ * finishes every check before installing the first hook, so a library that
+ * refuses to load leaves no half-installed hooks behind.  When the library is
+ * loaded any other way (for instance on demand by a call to one of the SQL
+ * functions), no hook is installed and every SQL function that depends on
+ * the hooks refuses to run; protected tables then stay closed through their
+ * row level security fallback.
+ *
+ * Copyright (c) 2026, tenant_isolation developers
+ *
+ * IDENTIFICATION
+ *	  src/tenant_isolation.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "tenant_isolation.h"
+
+PG_MODULE_MAGIC;
+
+/* True once _PG_init ran inside shared_preload_libraries processing. */
+bool		ti_preloaded = false;
+
+void		_PG_init(void);
+
+PG_FUNCTION_INFO_V1(ti_assert_preloaded);
+PG_FUNCTION_INFO_V1(ti_audit_sql);
+
+/*
+ * _PG_init
+ *		Define the GUCs and install the hooks, preloaded only.
+ */
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	ti_define_context_gucs();
+	ti_jwt_init();
+	MarkGUCPrefixReserved("tenant_isolation");
+
+	ti_catalog_init();
+	ti_install_planner_hooks();
+	ti_install_executor_hooks();
+	ti_install_utility_hook();
+
+	ti_preloaded = true;
+}
+
+/*
+ * ti_assert_preloaded
+ *		Called by the install script: CREATE EXTENSION fails without preload.
+ */
+Datum
+ti_assert_preloaded(PG_FUNCTION_ARGS)
+{
+	if (!ti_preloaded)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tenant_isolation must be loaded via shared_preload_libraries"),
+				 errhint("Add tenant_isolation to shared_preload_libraries in postgresql.conf and restart the server.")));
+	PG_RETURN_VOID();
+}
+
+/*
+ * ti_audit
+ *		Record a security event.
+ *
+ * For now a structured LOG line; the durable trail (a ring in shared memory
+ * flushed by a background worker) belongs to the audit issue.  The detail
+ * must never contain a token, key or another tenant's row values.
+ */
+void
+ti_audit(const char *kind, const char *object, int sqlerrcode,
+		 const char *detail)
+{
+	pg_uuid_t	tenant;
+	char	   *tenant_str = NULL;
+
+	if (ti_context_get(&tenant))
+		tenant_str = ti_uuid_to_cstring(&tenant);
+
+	ereport(LOG,
+			(errmsg("tenant_isolation audit: kind=%s tenant=%s object=%s sqlstate=%s user=%s detail=%s",
+					kind,
+					tenant_str ? tenant_str : "none",
+					object ? object : "",
+					sqlerrcode ? unpack_sql_state(sqlerrcode) : "00000",
+					GetUserNameFromId(GetUserId(), true) ?
+					GetUserNameFromId(GetUserId(), true) : "?",
+					detail ? detail : ""),
+			 errhidestmt(true)));
+}
+
+/*
+ * ti_audit_sql
+ *		SQL entry to ti_audit for the provisioning functions.
+ */
+Datum
+ti_audit_sql(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_VOID();
+	ti_audit(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+			 PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
+			 0,
+			 PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	PG_RETURN_VOID();
+}
+
+/*
+ * ti_uuid_to_cstring
+ *		Canonical text form of a uuid, palloc'd.
+ */
+char *
+ti_uuid_to_cstring(const pg_uuid_t *u)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(u)));
+}
+
+/*
+ * ti_uuid_from_cstring
+ *		Parse a uuid without raising an error; false when s is not one.
+ *
+ * Accepts only the canonical 8-4-4-4-12 form (upper or lower case hex), the
+ * form uuid_out produces and tokens carry.
+ */
+bool
+ti_uuid_from_cstring(const char *s, pg_uuid_t *out)
+{
+	int			i,
+				j = 0;
+
+	if (s == NULL || strlen(s) != 36)
+		return false;
+	for (i = 0; i < 36; i++)
+	{
+		char		c = s[i];
+		int			v;
+
+		if (i == 8 || i == 13 || i == 18 || i == 23)
+		{
+			if (c != '-')
+				return false;
+			continue;
+		}
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v = c - 'A' + 10;
+		else
+			return false;
+		if (j % 2 == 0)
+			out->data[j / 2] = (unsigned char) (v << 4);
+		else
+			out->data[j / 2] |= (unsigned char) v;
+		j++;
+	}
+	return true;
+}

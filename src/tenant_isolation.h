@@ -1,0 +1,96 @@
+/*-------------------------------------------------------------------------
+ *
+ * tenant_isolation.h
+ *	  Declarations shared by the files of the tenant_isolation extension.
+ *
+ * Each .c file owns one concern; this header is the contract between them.
+ * Nothing declared here may be called from a parallel worker unless its
+ * comment says so.
+ *
+ * Copyright (c) 2026, tenant_isolation developers
+ *
+ * IDENTIFICATION
+ *	  src/tenant_isolation.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TENANT_ISOLATION_H
+#define TENANT_ISOLATION_H
+
+#include "postgres.h"
+
+#include "access/attnum.h"
+#include "nodes/pg_list.h"
+#include "utils/uuid.h"
+
+#define TI_SCHEMA			"tenant_isolation"
+#define TI_ADMIN_ROLE		"tenant_isolation_admin"
+#define TI_GUARD_TRIGGER	"tenant_isolation_guard"
+#define TI_FALLBACK_POLICY	"tenant_isolation_fallback"
+
+/* tenant_isolation.c: GUC values and load state */
+extern bool ti_preloaded;
+extern char *ti_tenant_claim;
+extern int	ti_jwt_leeway;
+extern int	ti_jwt_max_token_size;
+
+/*
+ * context.c: the tenant context of this session.
+ *
+ * The context lives in the GUC tenant_isolation.tenant_id, so it is
+ * transactional like SET (login_local is SET LOCAL), serialized to parallel
+ * workers, and cleared by RESET ALL and DISCARD ALL.  Only C code and
+ * superusers can set it.
+ */
+extern void ti_define_context_gucs(void);
+extern bool ti_context_get(pg_uuid_t *tenant);
+extern const char *ti_context_claims(void);
+extern void ti_context_set(const pg_uuid_t *tenant, const char *claims_json,
+						   bool local);
+extern void ti_context_clear(bool local);
+extern void ti_context_poison(void);
+extern void ti_context_normalize(void);
+extern void ti_context_after_utility(void);
+extern bool ti_is_admin(Oid roleid);
+
+/* executor.c: statements that read protected tables and are running now */
+extern int	ti_protected_running;
+extern void ti_install_executor_hooks(void);
+
+/* catalog.c: per-backend caches of the extension catalogs */
+typedef struct TiRelInfo
+{
+	Oid			relid;			/* hash key */
+	bool		valid;			/* entry is up to date */
+	bool		is_protected;	/* the table or one of its ancestors is */
+	bool		directly;		/* registered itself in protected_table */
+	Oid			root_relid;		/* the registered ancestor (or relid) */
+	AttrNumber	tenant_attno;	/* tenant column in *this* relation */
+	char		tenant_column[NAMEDATALEN];
+} TiRelInfo;
+
+extern void ti_catalog_init(void);
+extern bool ti_extension_present(void);
+extern TiRelInfo *ti_lookup_rel(Oid relid);
+extern bool ti_tenant_status(const pg_uuid_t *tenant, bool *active);
+extern Oid	ti_admin_role_oid(void);
+
+/* planner.c */
+extern void ti_install_planner_hooks(void);
+
+/* utility.c */
+extern void ti_install_utility_hook(void);
+extern bool ti_internal_ddl;
+
+/* audit: durable trail comes with its own issue; a structured LOG line now */
+extern void ti_audit(const char *kind, const char *object, int sqlerrcode,
+					 const char *detail);
+
+/* jwt.c */
+extern void ti_jwt_init(void);
+
+/* helpers */
+extern char *ti_uuid_to_cstring(const pg_uuid_t *u);
+extern bool ti_uuid_from_cstring(const char *s, pg_uuid_t *out);
+
+#endif							/* TENANT_ISOLATION_H */

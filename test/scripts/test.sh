@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# make test: build, install, then run every suite against throwaway clusters
+# that pg_regress creates and stops itself.  Exit status is non-zero on any
+# failure; regression.diffs is printed when a suite fails.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+ti_build_install || exit 1
+work=$(ti_workdir)
+trap 'rm -rf "$work"' EXIT
+
+status=0
+passed=0
+failed=0
+
+run_suite() {
+	local name=$1 target=$2 log="$work/$1.log"
+	echo "== $name"
+	if ti_as_user "cd '$work' && make -s $target" >"$log" 2>&1; then
+		:
+	else
+		status=1
+	fi
+	cat "$log"
+	p=$(grep -cE '\.\.\. ok|^ok ' "$log" || true)
+	f=$(grep -cE '\.\.\. FAILED|^not ok ' "$log" || true)
+	passed=$((passed + p))
+	failed=$((failed + f))
+	for diffs in "$work/regression.diffs" "$work/output_iso/regression.diffs"; do
+		if [ -s "$diffs" ]; then
+			echo "---- $diffs"
+			cat "$diffs"
+		fi
+	done
+}
+
+run_suite regress tempcheck
+run_suite isolation isocheck
+if [ -x "$TI_TOP/test/fuzz/run.sh" ] || [ -f "$TI_TOP/test/fuzz/run.sh" ]; then
+	echo "== fuzz"
+	if bash "$work/test/fuzz/run.sh" "${TI_FUZZ_SECONDS:-60}"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1)); status=1
+	fi
+fi
+
+if [ "$failed" -gt 0 ]; then
+	status=1
+fi
+if [ "$passed" -eq 0 ]; then
+	echo "no test ran" >&2
+	status=1
+fi
+echo "tests: $passed passed, $failed failed"
+exit $status
