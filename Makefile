@@ -15,7 +15,7 @@ PGFILEDESC = "tenant_isolation - tenant scoping for shared tables"
 PG_CPPFLAGS = -I$(srcdir)/src
 SHLIB_LINK  = -lcrypto -lsodium
 
-REGRESS = init context reads writes utility cache parallel failclosed jwt
+REGRESS = init context reads writes utility cache parallel jwt
 REGRESS_OPTS = --inputdir=test --temp-config=$(srcdir)/test/tenant_isolation.conf
 ISOLATION = context_switch
 ISOLATION_OPTS = --inputdir=test --outputdir=output_iso --temp-config=$(srcdir)/test/tenant_isolation.conf

@@ -309,16 +309,28 @@ ti_context_set(const pg_uuid_t *tenant, const char *claims_json, bool local)
 	char	   *tenant_str;
 	char	   *claims;
 
-	/* Whatever fails from here on leaves no context at all. */
-	ti_context_poison();
-	ti_check_change_allowed();
+	/*
+	 * Whatever fails from here on leaves no context at all, not the one the
+	 * rollback of this transaction would restore.
+	 */
+	PG_TRY();
+	{
+		ti_check_change_allowed();
 
-	if (ti_last_has && memcmp(ti_last_tenant.data, tenant->data, UUID_LEN) != 0)
-		ti_leave_previous_tenant();
+		if (ti_last_has &&
+			memcmp(ti_last_tenant.data, tenant->data, UUID_LEN) != 0)
+			ti_leave_previous_tenant();
 
-	tenant_str = ti_uuid_to_cstring(tenant);
-	claims = claims_json ? psprintf("%s:%s", tenant_str, claims_json) : "";
-	ti_set_guc(tenant_str, claims, local);
+		tenant_str = ti_uuid_to_cstring(tenant);
+		claims = claims_json ? psprintf("%s:%s", tenant_str, claims_json) : "";
+		ti_set_guc(tenant_str, claims, local);
+	}
+	PG_CATCH();
+	{
+		ti_context_poison();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 
 	ti_last_has = true;
 	ti_last_tenant = *tenant;
@@ -331,12 +343,20 @@ ti_context_set(const pg_uuid_t *tenant, const char *claims_json, bool local)
 void
 ti_context_clear(bool local)
 {
-	ti_context_poison();
-	ti_check_change_allowed();
+	PG_TRY();
+	{
+		ti_check_change_allowed();
 
-	if (ti_last_has)
-		ti_leave_previous_tenant();
-	ti_set_guc("", "", local);
+		if (ti_last_has)
+			ti_leave_previous_tenant();
+		ti_set_guc("", "", local);
+	}
+	PG_CATCH();
+	{
+		ti_context_poison();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	ti_last_has = false;
 }
 

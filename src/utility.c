@@ -366,7 +366,7 @@ ti_check_rename(RenameStmt *stmt)
 		 strcmp(stmt->subname, TI_GUARD_TRIGGER) == 0) ||
 		(stmt->renameType == OBJECT_POLICY &&
 		 strcmp(stmt->subname, TI_FALLBACK_POLICY) == 0))
-		ti_deny_ddl(stmt->relation->relname, "rename a part of the protection");
+		ti_deny_ddl(stmt->relation->relname, "rename the tenant column, guard trigger or fallback policy");
 }
 
 /*

@@ -1,0 +1,145 @@
+--
+-- reads: in tenant A's context, no statement returns, counts or shows a row
+-- of tenant B (markers B-SECRET, b-*, amounts >= 9000), at any query level.
+--
+\set SHOW_CONTEXT never
+
+-- fixtures of this suite (as superuser, outside any context)
+CREATE VIEW docs_owner_view AS SELECT id, body FROM docs;
+ALTER VIEW docs_owner_view OWNER TO regress_owner;
+CREATE VIEW docs_barrier_view WITH (security_barrier) AS SELECT id, body FROM docs;
+GRANT SELECT ON docs_view, docs_owner_view, docs_barrier_view TO regress_app;
+GRANT SELECT ON events_a, events_b, events_rest TO regress_app;
+CREATE FUNCTION all_bodies() RETURNS SETOF text LANGUAGE sql STABLE
+	AS 'SELECT body FROM docs';
+CREATE FUNCTION all_bodies_union() RETURNS SETOF text LANGUAGE sql STABLE
+	AS 'SELECT body FROM docs UNION ALL SELECT name FROM customers';
+CREATE FUNCTION count_docs_plpgsql() RETURNS bigint LANGUAGE plpgsql
+	AS $$ BEGIN RETURN (SELECT count(*) FROM docs); END $$;
+CREATE FUNCTION dyn_bodies() RETURNS SETOF text LANGUAGE plpgsql
+	AS $$ BEGIN RETURN QUERY EXECUTE 'SELECT body FROM ' || 'docs'; END $$;
+-- owned by the superuser who runs this suite, SECURITY DEFINER
+CREATE FUNCTION definer_bodies() RETURNS SETOF text LANGUAGE sql SECURITY DEFINER
+	AS 'SELECT body FROM docs';
+CREATE FUNCTION definer_count() RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+	AS $$ BEGIN RETURN (SELECT count(*) FROM docs); END $$;
+ANALYZE docs;
+
+SELECT tenant_isolation.assume_tenant('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'regress reads');
+SET ROLE regress_app;
+
+-- plain reads, and predicates that ask for B
+SELECT tenant_id, id, title, body, tags FROM docs ORDER BY id;
+SELECT count(*) FROM docs WHERE body LIKE 'B-SECRET%';
+SELECT count(*) FROM docs WHERE tenant_id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
+SELECT id FROM docs WHERE tenant_id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb' OR true ORDER BY id;
+SELECT count(*) FROM docs WHERE tags @> '{"k": "b"}';
+
+-- subqueries, sublinks
+SELECT * FROM (SELECT id, body FROM docs) s ORDER BY id;
+SELECT (SELECT string_agg(body, ',' ORDER BY id) FROM docs) AS bodies;
+SELECT code FROM countries WHERE EXISTS (SELECT 1 FROM docs WHERE body LIKE 'B-%');
+SELECT id FROM orders WHERE customer_id IN (SELECT id FROM customers) ORDER BY id;
+SELECT code, (SELECT max(amount) FROM events) FROM countries ORDER BY code;
+SELECT id FROM docs d WHERE NOT EXISTS (SELECT 1 FROM notes n WHERE n.body = d.body) ORDER BY id;
+
+-- CTEs: plain, materialized, recursive, data-modifying
+WITH d AS (SELECT body FROM docs) SELECT * FROM d ORDER BY 1;
+WITH d AS MATERIALIZED (SELECT body FROM docs) SELECT * FROM d ORDER BY 1;
+WITH RECURSIVE r AS (
+	SELECT id, body FROM docs WHERE id = 1
+	UNION
+	SELECT d.id, d.body FROM docs d JOIN r ON d.id = r.id + 1
+) SELECT * FROM r ORDER BY id;
+WITH u AS (UPDATE docs SET title = title RETURNING id, body) SELECT * FROM u ORDER BY id;
+WITH x AS (SELECT id FROM events) SELECT count(*) FROM x;
+
+-- joins, outer joins, LATERAL
+SELECT o.id, c.name FROM orders o JOIN customers c ON c.id = o.customer_id ORDER BY o.id;
+SELECT c.code, d.body FROM countries c LEFT JOIN docs d ON d.id = 1 ORDER BY c.code;
+SELECT d.id, d.body, e.amount FROM docs d FULL JOIN events e ON e.id = d.id ORDER BY 1, 3;
+SELECT c.name, l.body FROM customers c,
+	LATERAL (SELECT body FROM docs d WHERE d.id >= c.id ORDER BY d.id LIMIT 1) l;
+
+-- set operations
+SELECT body FROM docs UNION SELECT name FROM customers ORDER BY 1;
+SELECT id FROM docs INTERSECT SELECT id FROM events ORDER BY 1;
+SELECT id FROM events EXCEPT SELECT id FROM docs ORDER BY 1;
+SELECT body FROM docs UNION ALL SELECT body FROM notes ORDER BY 1;
+
+-- views: superuser-owned, owned by another role, security barrier
+SELECT id, body FROM docs_view ORDER BY id;
+SELECT id, body FROM docs_owner_view ORDER BY id;
+SELECT id, body FROM docs_barrier_view ORDER BY id;
+
+-- functions: inlined SQL (also a UNION ALL inside), plpgsql, dynamic SQL,
+-- a superuser's SECURITY DEFINER functions
+SELECT * FROM all_bodies() ORDER BY 1;
+SELECT * FROM all_bodies_union() ORDER BY 1;
+SELECT count_docs_plpgsql();
+SELECT * FROM dyn_bodies() ORDER BY 1;
+SELECT * FROM definer_bodies() ORDER BY 1;
+SELECT definer_count();
+
+-- cursors, prepared statements, FOR UPDATE
+BEGIN;
+DECLARE c CURSOR FOR SELECT id, body FROM docs ORDER BY id;
+FETCH ALL FROM c;
+CLOSE c;
+COMMIT;
+PREPARE by_id(int) AS SELECT body FROM docs WHERE id = $1;
+EXECUTE by_id(1);
+EXECUTE by_id(3);
+DEALLOCATE by_id;
+SELECT id FROM docs ORDER BY id FOR UPDATE;
+
+-- EXPLAIN ANALYZE counts only tenant A's rows
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM docs;
+
+-- COPY out, both forms
+COPY (SELECT id, body FROM docs ORDER BY id) TO STDOUT;
+COPY docs TO STDOUT;
+COPY docs (id, body) TO STDOUT;
+
+-- partitions: through the parent, directly, and pruning
+SELECT tenant_id, id, amount FROM events ORDER BY id;
+SELECT count(*) FROM events_b;
+SELECT count(*) FROM events_rest;
+SELECT sum(amount) FROM events;
+
+-- Security barrier: a function that is not leakproof sees tenant A's rows
+-- only, wherever it appears.
+SELECT id FROM docs WHERE leak(body) ORDER BY id;
+SELECT count(*) FROM (SELECT body FROM docs UNION ALL SELECT name FROM customers) u
+ WHERE leak(u.body);
+SELECT count(*) FROM all_bodies() b WHERE leak(b);
+SELECT count(*) FROM all_bodies_union() b WHERE leak(b);
+SELECT count(*) FROM docs_barrier_view WHERE leak(body);
+SELECT count(*) FROM docs d JOIN countries c ON leak(d.body || c.code);
+
+-- statistics of protected tables are hidden from ordinary roles
+SELECT count(*) FROM pg_stats WHERE tablename = 'docs';
+RESET ROLE;
+
+-- A superuser in a tenant context is scoped the same way (row level
+-- security does not apply to superusers: only the injected qual does).
+SELECT tenant_id, id, body FROM docs ORDER BY id;
+SELECT id FROM docs WHERE leak(body) ORDER BY id;
+SELECT count(*) FROM (SELECT body FROM docs UNION ALL SELECT name FROM customers) u
+ WHERE leak(u.body);
+SELECT count(*) FROM all_bodies_union() b WHERE leak(b);
+COPY docs TO STDOUT;
+SELECT * FROM definer_bodies() ORDER BY 1;
+
+-- The plans: the tenant qual is an index condition on (tenant_id, ...),
+-- prunes partitions, and runs before a leaky user qual.  (The tables are
+-- tiny: sequential scans are disabled to show the index paths.)
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT * FROM docs WHERE id = 1;
+EXPLAIN (COSTS OFF) SELECT * FROM docs WHERE title LIKE 'a-%';
+EXPLAIN (COSTS OFF) SELECT * FROM events;
+EXPLAIN (COSTS OFF) SELECT id FROM docs WHERE leak(body);
+EXPLAIN (COSTS OFF) SELECT * FROM all_bodies();
+RESET enable_seqscan;
+
+SELECT tenant_isolation.logout();
