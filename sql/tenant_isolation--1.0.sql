@@ -182,6 +182,12 @@ CREATE FUNCTION tenant_isolation._apply_fallback(rel regclass) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+	-- Partitions receive a clone of their parent's row trigger from PostgreSQL.
+	IF NOT (SELECT relispartition FROM pg_class WHERE oid = rel)
+	   AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = rel AND tgname = 'tenant_isolation_guard') THEN
+		EXECUTE format('CREATE TRIGGER tenant_isolation_guard BEFORE INSERT OR UPDATE ON %s '
+					   'FOR EACH ROW EXECUTE FUNCTION tenant_isolation.guard_trigger()', rel);
+	END IF;
 	EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', rel);
 	IF NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = rel AND polname = 'tenant_isolation_fallback') THEN
 		EXECUTE format('CREATE POLICY tenant_isolation_fallback ON %s AS PERMISSIVE FOR ALL USING (false)', rel);
@@ -194,6 +200,9 @@ CREATE FUNCTION tenant_isolation._remove_fallback(rel regclass) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+	IF NOT (SELECT relispartition FROM pg_class WHERE oid = rel) THEN
+		EXECUTE format('DROP TRIGGER IF EXISTS tenant_isolation_guard ON %s', rel);
+	END IF;
 	EXECUTE format('DROP POLICY IF EXISTS tenant_isolation_fallback ON %s', rel);
 	EXECUTE format('ALTER TABLE %s NO FORCE ROW LEVEL SECURITY', rel);
 	IF NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = rel) THEN
@@ -262,8 +271,6 @@ BEGIN
 	INSERT INTO tenant_isolation.protected_table (tbl, tenant_column) VALUES (tbl, tenant_column);
 	EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT tenant_isolation.current_tenant()',
 				   tbl, tenant_column);
-	EXECUTE format('CREATE TRIGGER tenant_isolation_guard BEFORE INSERT OR UPDATE ON %s '
-				   'FOR EACH ROW EXECUTE FUNCTION tenant_isolation.guard_trigger()', tbl);
 	FOR part IN SELECT tbl UNION ALL SELECT relid FROM pg_partition_tree(tbl) WHERE relid <> tbl
 				UNION ALL
 				SELECT r::regclass FROM (WITH RECURSIVE down(r) AS (
@@ -295,7 +302,6 @@ BEGIN
 	PERFORM tenant_isolation._internal_ddl(true);
 	DELETE FROM tenant_isolation.protected_table p WHERE p.tbl = unprotect_table.tbl;
 	EXECUTE format('ALTER TABLE %s ALTER COLUMN %I DROP DEFAULT', tbl, col);
-	EXECUTE format('DROP TRIGGER IF EXISTS tenant_isolation_guard ON %s', tbl);
 	FOR part IN SELECT tbl UNION ALL SELECT relid FROM pg_partition_tree(tbl) WHERE relid <> tbl
 				UNION ALL
 				SELECT r::regclass FROM (WITH RECURSIVE down(r) AS (
