@@ -9,6 +9,7 @@ OBJS = $(WIN32RES) \
 	src/executor.o \
 	src/utility.o \
 	src/guard.o \
+	src/largeobj.o \
 	src/jwt.o
 DATA = $(wildcard sql/tenant_isolation--*.sql)
 PGFILEDESC = "tenant_isolation - tenant scoping for shared tables"
@@ -29,6 +30,10 @@ include $(PGXS)
 tempcheck:
 	$(pg_regress_installcheck) $(REGRESS_OPTS) --temp-instance=./tmp_check $(REGRESS)
 
+# The same suites again with every query executed in a parallel worker.
+tempcheck-parallel:
+	$(pg_regress_installcheck) $(REGRESS_OPTS) --temp-config=$(srcdir)/test/parallel.conf --temp-instance=./tmp_check $(REGRESS)
+
 isocheck:
 	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) --temp-instance=./tmp_check_iso $(ISOLATION)
 
@@ -41,4 +46,12 @@ demo:
 test:
 	bash test/scripts/test.sh
 
-.PHONY: tempcheck isocheck demo test
+.PHONY: tempcheck tempcheck-parallel isocheck demo test
+
+# TAP tests (test/t/*.pl) against clusters they create themselves; run
+# "make install" first.
+PROVE_TESTS = test/t/*.pl
+tapcheck:
+	$(prove_installcheck)
+
+.PHONY: tapcheck

@@ -175,6 +175,8 @@ ti_get_relation_info(PlannerInfo *root, Oid relid, bool inhparent,
 
 	if (!ti_extension_present())
 		return;
+	if (unlikely(ti_is_largeobject_catalog(relid)))
+		ti_check_largeobject_access(get_rel_name(relid));
 	info = ti_lookup_rel(relid);
 	if (!info->is_protected)
 		return;

@@ -78,6 +78,11 @@ extern Oid	ti_admin_role_oid(void);
 /* planner.c */
 extern void ti_install_planner_hooks(void);
 
+/* largeobj.c */
+extern void ti_install_largeobject_hooks(void);
+extern void ti_check_largeobject_access(const char *what);
+extern bool ti_is_largeobject_catalog(Oid relid);
+
 /* utility.c */
 extern void ti_install_utility_hook(void);
 extern bool ti_internal_ddl;

@@ -96,3 +96,20 @@ SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity,
 	   (SELECT count(*) FROM pg_trigger WHERE tgrelid = c.oid AND NOT tgisinternal) AS triggers
   FROM pg_class c WHERE c.relname IN ('scratch', 'scratch_a') ORDER BY 1;
 DROP TABLE scratch;
+
+-- Large objects have no tenant: in a context an ordinary role can neither
+-- create, read nor enumerate them.
+SELECT lo_from_bytea(424242, 'shared blob') IS NOT NULL AS created;
+SELECT tenant_isolation.assume_tenant('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'regress large objects');
+SET ROLE regress_app;
+SELECT lo_get(424242);
+SELECT sqlstate_of($$SELECT lo_create(0)$$);
+SELECT sqlstate_of($$SELECT lo_from_bytea(0, 'x')$$);
+SELECT sqlstate_of($$SELECT lo_open(424242, 262144)$$);
+SELECT sqlstate_of($$SELECT lo_unlink(424242)$$);
+SELECT sqlstate_of($$SELECT count(*) FROM pg_largeobject_metadata$$);
+RESET ROLE;
+SELECT tenant_isolation.logout();
+-- without a context nothing changes
+SELECT count(*) FROM pg_largeobject_metadata WHERE oid = 424242;
+SELECT lo_unlink(424242);
