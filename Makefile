@@ -19,7 +19,7 @@ SHLIB_LINK  = -lcrypto -lsodium
 REGRESS = init context reads writes utility cache parallel jwt
 REGRESS_OPTS = --inputdir=test --temp-config=$(srcdir)/test/tenant_isolation.conf
 ISOLATION = context_switch
-ISOLATION_OPTS = --inputdir=test --outputdir=output_iso --temp-config=$(srcdir)/test/tenant_isolation.conf
+ISOLATION_OPTS = --inputdir=test --outputdir=. --temp-config=$(srcdir)/test/tenant_isolation.conf
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -46,11 +46,17 @@ demo:
 test:
 	bash test/scripts/test.sh
 
-.PHONY: tempcheck tempcheck-parallel isocheck demo test
+# Benchmarks against native row level security (test/bench/README.md).
+# BENCH_SIZE=small|full (default small).
+bench:
+	bash test/bench/run.sh
+
+.PHONY: tempcheck tempcheck-parallel isocheck demo test bench
 
 # TAP tests (test/t/*.pl) against clusters they create themselves; run
 # "make install" first.
 PROVE_TESTS = test/t/*.pl
+PROVE_FLAGS = --verbose
 tapcheck:
 	$(prove_installcheck)
 

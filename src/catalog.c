@@ -143,16 +143,19 @@ ti_extension_present(void)
 		return false;
 
 	ti_namespace_oid = get_namespace_oid(TI_SCHEMA, true);
+	if (!OidIsValid(ti_namespace_oid))
+	{
+		/* cached: creating the schema fires the pg_namespace callback */
+		ti_ext_state = -1;
+		return false;
+	}
 	ti_protected_catalog_oid = InvalidOid;
 	ti_tenant_catalog_oid = InvalidOid;
 	ti_tenant_pkey_oid = InvalidOid;
-	if (OidIsValid(ti_namespace_oid))
-	{
-		ti_protected_catalog_oid = get_relname_relid("protected_table",
-													 ti_namespace_oid);
-		ti_tenant_catalog_oid = get_relname_relid("tenant", ti_namespace_oid);
-		ti_tenant_pkey_oid = get_relname_relid("tenant_pkey", ti_namespace_oid);
-	}
+	ti_protected_catalog_oid = get_relname_relid("protected_table",
+												 ti_namespace_oid);
+	ti_tenant_catalog_oid = get_relname_relid("tenant", ti_namespace_oid);
+	ti_tenant_pkey_oid = get_relname_relid("tenant_pkey", ti_namespace_oid);
 	/* Not cached while CREATE EXTENSION is half way: tables come later. */
 	if (!OidIsValid(ti_protected_catalog_oid) ||
 		!OidIsValid(ti_tenant_catalog_oid) ||

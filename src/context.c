@@ -73,6 +73,15 @@ static pg_uuid_t ti_eff_tenant;
 static bool ti_last_has = false;
 static pg_uuid_t ti_last_tenant;
 
+/*
+ * True from login_local() to the end of its transaction.  Nothing made under
+ * a transaction-scoped context may outlive the transaction, since the next
+ * transaction on the same connection may belong to another client of a
+ * pooler (utility.c refuses holdable cursors and drops temporary tables at
+ * commit).
+ */
+bool		ti_context_is_local = false;
+
 PG_FUNCTION_INFO_V1(ti_current_tenant);
 PG_FUNCTION_INFO_V1(ti_logout);
 PG_FUNCTION_INFO_V1(ti_assume_tenant);
@@ -302,6 +311,9 @@ ti_set_guc(const char *tenant_str, const char *claims, bool local)
  *		Enter the context of a tenant (login, login_local, assume_tenant).
  *
  * claims_json may be NULL.  The caller has verified the right to do so.
+ * An error here (a refused mid-statement change, a pinned cursor) rolls the
+ * transaction back to the previous context, like a failed SET; login() wraps
+ * its whole verification so that a failed login leaves no context instead.
  */
 void
 ti_context_set(const pg_uuid_t *tenant, const char *claims_json, bool local)
@@ -309,28 +321,15 @@ ti_context_set(const pg_uuid_t *tenant, const char *claims_json, bool local)
 	char	   *tenant_str;
 	char	   *claims;
 
-	/*
-	 * Whatever fails from here on leaves no context at all, not the one the
-	 * rollback of this transaction would restore.
-	 */
-	PG_TRY();
-	{
-		ti_check_change_allowed();
+	ti_check_change_allowed();
 
-		if (ti_last_has &&
-			memcmp(ti_last_tenant.data, tenant->data, UUID_LEN) != 0)
-			ti_leave_previous_tenant();
+	if (ti_last_has && memcmp(ti_last_tenant.data, tenant->data, UUID_LEN) != 0)
+		ti_leave_previous_tenant();
 
-		tenant_str = ti_uuid_to_cstring(tenant);
-		claims = claims_json ? psprintf("%s:%s", tenant_str, claims_json) : "";
-		ti_set_guc(tenant_str, claims, local);
-	}
-	PG_CATCH();
-	{
-		ti_context_poison();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	tenant_str = ti_uuid_to_cstring(tenant);
+	claims = claims_json ? psprintf("%s:%s", tenant_str, claims_json) : "";
+	ti_set_guc(tenant_str, claims, local);
+	ti_context_is_local = local;
 
 	ti_last_has = true;
 	ti_last_tenant = *tenant;
@@ -343,20 +342,12 @@ ti_context_set(const pg_uuid_t *tenant, const char *claims_json, bool local)
 void
 ti_context_clear(bool local)
 {
-	PG_TRY();
-	{
-		ti_check_change_allowed();
+	ti_check_change_allowed();
 
-		if (ti_last_has)
-			ti_leave_previous_tenant();
-		ti_set_guc("", "", local);
-	}
-	PG_CATCH();
-	{
-		ti_context_poison();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	if (ti_last_has)
+		ti_leave_previous_tenant();
+	ti_set_guc("", "", local);
+	ti_context_is_local = false;
 	ti_last_has = false;
 }
 
@@ -434,7 +425,8 @@ ti_is_admin(Oid roleid)
 
 /*
  * ti_context_xact_callback
- *		Internal DDL permission never outlives its transaction.
+ *		Internal DDL permission and the transaction-scoped context flag
+ *		never outlive their transaction.
  */
 static void
 ti_context_xact_callback(XactEvent event, void *arg)
@@ -442,7 +434,10 @@ ti_context_xact_callback(XactEvent event, void *arg)
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
 		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT)
+	{
 		ti_internal_ddl = false;
+		ti_context_is_local = false;
+	}
 }
 
 /*

@@ -45,6 +45,7 @@ extern int	ti_jwt_max_token_size;
 extern void ti_define_context_gucs(void);
 extern bool ti_context_get(pg_uuid_t *tenant);
 extern const char *ti_context_claims(void);
+extern bool ti_context_is_local;
 extern void ti_context_set(const pg_uuid_t *tenant, const char *claims_json,
 						   bool local);
 extern void ti_context_clear(bool local);

@@ -21,6 +21,10 @@
  *	- A partition or inheritance child created or attached under a protected
  *	  table gets the fail-closed fallback too (it is scoped by the hooks at
  *	  once, through its ancestor).
+ *	- Under a transaction-scoped context (login_local), nothing that could
+ *	  hold the tenant's rows may outlive the transaction: holdable cursors
+ *	  are refused and temporary tables are created ON COMMIT DROP.  The next
+ *	  transaction on the connection may belong to another pooled client.
  *	- After RESET ALL, DISCARD and SET of the context, what the previous
  *	  tenant left behind is discarded (context.c).
  *
@@ -416,6 +420,27 @@ ti_protect_new_child(RangeVar *rv)
 }
 
 /*
+ * ti_local_context_temp
+ *		Temporary tables made under login_local() go away at COMMIT.
+ */
+static void
+ti_local_context_temp(IntoClause *into, CreateStmt *create)
+{
+	RangeVar   *rv = into ? into->rel : create->relation;
+	OnCommitAction *oncommit = into ? &into->onCommit : &create->oncommit;
+
+	if (rv == NULL || rv->relpersistence != RELPERSISTENCE_TEMP)
+		return;
+	if (*oncommit == ONCOMMIT_PRESERVE_ROWS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("temporary tables cannot preserve rows beyond a transaction-scoped tenant context"),
+				 errhint("Use tenant_isolation.login() for a session-scoped context.")));
+	if (*oncommit == ONCOMMIT_NOOP)
+		*oncommit = ONCOMMIT_DROP;
+}
+
+/*
  * ti_ProcessUtility
  */
 static void
@@ -427,6 +452,7 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	RangeVar   *new_child = NULL;
 	bool		context_stmt = false;
+	bool		set_local_context = false;
 
 	if (!ti_extension_present() || !IsTransactionState())
 		goto standard;
@@ -498,6 +524,14 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			{
 				CreateStmt *stmt = (CreateStmt *) parsetree;
 
+				if (ti_context_is_local)
+				{
+					pstmt = copyObject(pstmt);
+					parsetree = pstmt->utilityStmt;
+					readOnlyTree = false;
+					stmt = (CreateStmt *) parsetree;
+					ti_local_context_temp(NULL, stmt);
+				}
 				if (stmt->partbound != NULL || stmt->inhRelations != NIL)
 					new_child = stmt->relation;
 			}
@@ -511,7 +545,37 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			ti_check_rename((RenameStmt *) parsetree);
 			break;
 
+		case T_DeclareCursorStmt:
+			if (ti_context_is_local &&
+				(((DeclareCursorStmt *) parsetree)->options & CURSOR_OPT_HOLD))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("holdable cursors cannot outlive a transaction-scoped tenant context"),
+						 errhint("Use tenant_isolation.login() for a session-scoped context.")));
+			break;
+
+		case T_CreateTableAsStmt:
+			if (ti_context_is_local)
+			{
+				pstmt = copyObject(pstmt);
+				parsetree = pstmt->utilityStmt;
+				readOnlyTree = false;
+				ti_local_context_temp(((CreateTableAsStmt *) parsetree)->into, NULL);
+			}
+			break;
+
 		case T_VariableSetStmt:
+			{
+				VariableSetStmt *stmt = (VariableSetStmt *) parsetree;
+
+				/* a superuser's SET LOCAL of the context is transaction-scoped */
+				if (stmt->kind == VAR_SET_VALUE && stmt->is_local &&
+					stmt->name && strcmp(stmt->name, "tenant_isolation.tenant_id") == 0)
+					set_local_context = true;
+				context_stmt = true;
+			}
+			break;
+
 		case T_DiscardStmt:
 			context_stmt = true;
 			break;
@@ -528,6 +592,8 @@ standard:
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
 
+	if (set_local_context)
+		ti_context_is_local = true;
 	if (new_child != NULL)
 		ti_protect_new_child(new_child);
 	if (context_stmt)

@@ -22,11 +22,11 @@ run_suite() {
 		status=1
 	fi
 	cat "$log"
-	p=$(grep -cE '\.\.\. ok|^ok ' "$log" || true)
-	f=$(grep -cE '\.\.\. FAILED|^not ok ' "$log" || true)
+	p=$(grep -cE '\.\.\. ok|^ok [0-9]| \.\. ok$' "$log" || true)
+	f=$(grep -cE '\.\.\. FAILED|^not ok [0-9]' "$log" || true)
 	passed=$((passed + p))
 	failed=$((failed + f))
-	for diffs in "$work/regression.diffs" "$work/output_iso/regression.diffs"; do
+	for diffs in "$work/regression.diffs"; do
 		if [ -s "$diffs" ]; then
 			echo "---- $diffs"
 			cat "$diffs"
@@ -35,7 +35,9 @@ run_suite() {
 }
 
 run_suite regress tempcheck
+run_suite regress-forced-parallel tempcheck-parallel
 run_suite isolation isocheck
+run_suite tap tapcheck
 if [ -x "$TI_TOP/test/fuzz/run.sh" ] || [ -f "$TI_TOP/test/fuzz/run.sh" ]; then
 	echo "== fuzz"
 	if bash "$work/test/fuzz/run.sh" "${TI_FUZZ_SECONDS:-60}"; then
