@@ -289,6 +289,7 @@ ti_leave_previous_tenant(void)
 {
 	PortalHashTableDeleteAll();
 	ResetTempTableNamespace();
+	ti_keys_on_context_change();
 }
 
 /*
@@ -330,6 +331,7 @@ ti_context_set(const pg_uuid_t *tenant, const char *claims_json, bool local)
 	claims = claims_json ? psprintf("%s:%s", tenant_str, claims_json) : "";
 	ti_set_guc(tenant_str, claims, local);
 	ti_context_is_local = local;
+	ti_limits_on_context(tenant, local);
 
 	ti_last_has = true;
 	ti_last_tenant = *tenant;

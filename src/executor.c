@@ -13,6 +13,9 @@
  * The counter is restored in PG_FINALLY on every path, errors included, as
  * auto_explain restores its nesting level.
  *
+ * ExecutorStart and ExecutorEnd also hand each statement to limits.c
+ * (per-tenant statement limits and statistics).
+ *
  * ExecutorStart also replaces a context value that a failed login made stale
  * (context.c), before the leader can launch parallel workers with it.
  *
@@ -37,11 +40,13 @@ int			ti_protected_running = 0;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 
 static void ti_ExecutorStart(QueryDesc *queryDesc, int eflags);
 static void ti_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
 						   uint64 count, bool execute_once);
 static void ti_ExecutorFinish(QueryDesc *queryDesc);
+static void ti_ExecutorEnd(QueryDesc *queryDesc);
 
 void
 ti_install_executor_hooks(void)
@@ -52,6 +57,8 @@ ti_install_executor_hooks(void)
 	ExecutorRun_hook = ti_ExecutorRun;
 	prev_ExecutorFinish = ExecutorFinish_hook;
 	ExecutorFinish_hook = ti_ExecutorFinish;
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = ti_ExecutorEnd;
 }
 
 /*
@@ -85,6 +92,9 @@ ti_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
+
+	if (!IsParallelWorker())
+		ti_limits_executor_start(queryDesc);
 }
 
 static void
@@ -130,4 +140,16 @@ ti_ExecutorFinish(QueryDesc *queryDesc)
 			ti_protected_running--;
 	}
 	PG_END_TRY();
+}
+
+static void
+ti_ExecutorEnd(QueryDesc *queryDesc)
+{
+	if (!IsParallelWorker())
+		ti_limits_executor_end(queryDesc);
+
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
 }

@@ -35,7 +35,6 @@ bool		ti_preloaded = false;
 void		_PG_init(void);
 
 PG_FUNCTION_INFO_V1(ti_assert_preloaded);
-PG_FUNCTION_INFO_V1(ti_audit_sql);
 
 /*
  * _PG_init
@@ -49,8 +48,12 @@ _PG_init(void)
 
 	ti_define_context_gucs();
 	ti_jwt_init();
+	ti_audit_init();
+	ti_limits_init();
+	ti_keys_init();
 	MarkGUCPrefixReserved("tenant_isolation");
 
+	ti_install_shmem_hooks();
 	ti_catalog_init();
 	ti_install_planner_hooks();
 	ti_install_executor_hooks();
@@ -72,52 +75,6 @@ ti_assert_preloaded(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("tenant_isolation must be loaded via shared_preload_libraries"),
 				 errhint("Add tenant_isolation to shared_preload_libraries in postgresql.conf and restart the server.")));
-	PG_RETURN_VOID();
-}
-
-/*
- * ti_audit
- *		Record a security event.
- *
- * For now a structured LOG line; the durable trail (a ring in shared memory
- * flushed by a background worker) belongs to the audit issue.  The detail
- * must never contain a token, key or another tenant's row values.
- */
-void
-ti_audit(const char *kind, const char *object, int sqlerrcode,
-		 const char *detail)
-{
-	pg_uuid_t	tenant;
-	char	   *tenant_str = NULL;
-
-	if (ti_context_get(&tenant))
-		tenant_str = ti_uuid_to_cstring(&tenant);
-
-	ereport(LOG,
-			(errmsg("tenant_isolation audit: kind=%s tenant=%s object=%s sqlstate=%s user=%s detail=%s",
-					kind,
-					tenant_str ? tenant_str : "none",
-					object ? object : "",
-					sqlerrcode ? unpack_sql_state(sqlerrcode) : "00000",
-					GetUserNameFromId(GetUserId(), true) ?
-					GetUserNameFromId(GetUserId(), true) : "?",
-					detail ? detail : ""),
-			 errhidestmt(true)));
-}
-
-/*
- * ti_audit_sql
- *		SQL entry to ti_audit for the provisioning functions.
- */
-Datum
-ti_audit_sql(PG_FUNCTION_ARGS)
-{
-	if (PG_ARGISNULL(0))
-		PG_RETURN_VOID();
-	ti_audit(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-			 PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
-			 0,
-			 PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	PG_RETURN_VOID();
 }
 

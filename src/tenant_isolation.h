@@ -88,9 +88,29 @@ extern bool ti_is_largeobject_catalog(Oid relid);
 extern void ti_install_utility_hook(void);
 extern bool ti_internal_ddl;
 
-/* audit: durable trail comes with its own issue; a structured LOG line now */
+/* shmem.c: one request and startup for every module's shared state */
+#define TI_LWLOCK_COUNT 4		/* 0: audit ring, 1: tenant hash, 2-3 spare */
+extern void ti_install_shmem_hooks(void);
+
+/* audit.c: the audit trail */
+extern void ti_audit_init(void);
+extern Size ti_audit_shmem_size(void);
+extern void ti_audit_shmem_startup(void);
 extern void ti_audit(const char *kind, const char *object, int sqlerrcode,
 					 const char *detail);
+
+/* limits.c: per-tenant limits and statistics */
+struct QueryDesc;
+extern void ti_limits_init(void);
+extern Size ti_limits_shmem_size(void);
+extern void ti_limits_shmem_startup(void);
+extern void ti_limits_on_context(const pg_uuid_t *tenant, bool local);
+extern void ti_limits_executor_start(struct QueryDesc *queryDesc);
+extern void ti_limits_executor_end(struct QueryDesc *queryDesc);
+
+/* keys.c: per-tenant encryption keys */
+extern void ti_keys_init(void);
+extern void ti_keys_on_context_change(void);
 
 /* jwt.c */
 extern void ti_jwt_init(void);
