@@ -14,8 +14,16 @@ BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tenant_isolation_admin') THEN
 		CREATE ROLE tenant_isolation_admin NOLOGIN;
 	END IF;
+	-- Schema-tier tenants' roles are granted to this NOINHERIT role: its
+	-- members (application roles, GRANTed it by the DBA) may become a tenant's
+	-- role when login() enters that tenant, but never hold its privileges
+	-- otherwise.
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tenant_isolation_login') THEN
+		CREATE ROLE tenant_isolation_login NOLOGIN NOINHERIT;
+	END IF;
 END
 $$;
+GRANT tenant_isolation_login TO tenant_isolation_admin;
 
 GRANT USAGE ON SCHEMA tenant_isolation TO PUBLIC;
 
@@ -29,7 +37,10 @@ CREATE TABLE tenant_isolation.tenant (
 	tier		text NOT NULL DEFAULT 'shared' CHECK (tier IN ('shared', 'schema')),
 	status		text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended')),
 	created_at	timestamptz NOT NULL DEFAULT now(),
-	suspended_at timestamptz
+	suspended_at timestamptz,
+	schema_name	name UNIQUE,		-- tier 'schema': the tenant's own schema
+	role_name	name UNIQUE,		-- tier 'schema': the tenant's NOLOGIN role
+	placement	text				-- where a router serves the tenant; NULL: here
 );
 
 CREATE TABLE tenant_isolation.protected_table (
@@ -63,98 +74,6 @@ CREATE FUNCTION tenant_isolation.assume_tenant(tenant uuid, reason text) RETURNS
 	AS 'MODULE_PATHNAME', 'ti_assume_tenant' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 REVOKE ALL ON FUNCTION tenant_isolation.assume_tenant(uuid, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tenant_isolation.assume_tenant(uuid, text) TO tenant_isolation_admin;
-
-------------------------------------------------------------------------------
--- Tenants
-------------------------------------------------------------------------------
-CREATE FUNCTION tenant_isolation.create_tenant(name text, tier text DEFAULT 'shared',
-											   id uuid DEFAULT NULL) RETURNS uuid
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	new_id uuid := coalesce(id, gen_random_uuid());
-BEGIN
-	IF name IS NULL OR length(btrim(name)) = 0 THEN
-		RAISE EXCEPTION 'tenant name must not be empty' USING ERRCODE = '22023';
-	END IF;
-	IF length(name) > 200 THEN
-		RAISE EXCEPTION 'tenant name is too long' USING ERRCODE = '22023',
-			DETAIL = 'Tenant names are at most 200 characters.';
-	END IF;
-	IF tier IS NULL OR tier NOT IN ('shared', 'schema') THEN
-		RAISE EXCEPTION 'unknown tenant tier "%"', tier USING ERRCODE = '22023',
-			HINT = 'Use ''shared'' or ''schema''.';
-	END IF;
-	IF tier = 'schema' THEN
-		RAISE EXCEPTION 'tier "schema" is not available yet' USING ERRCODE = '0A000';
-	END IF;
-	IF EXISTS (SELECT 1 FROM tenant_isolation.tenant t WHERE t.name = create_tenant.name) THEN
-		RAISE EXCEPTION 'tenant "%" already exists', name USING ERRCODE = '42710';
-	END IF;
-	IF EXISTS (SELECT 1 FROM tenant_isolation.tenant t WHERE t.id = new_id) THEN
-		RAISE EXCEPTION 'tenant % already exists', new_id USING ERRCODE = '42710';
-	END IF;
-	INSERT INTO tenant_isolation.tenant (id, name, tier) VALUES (new_id, name, tier);
-	PERFORM tenant_isolation._audit('create_tenant', new_id::text, NULL);
-	RETURN new_id;
-END
-$$;
-
-CREATE FUNCTION tenant_isolation._set_tenant_status(tid uuid, new_status text) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	IF tid IS NULL THEN
-		RAISE EXCEPTION 'tenant id must not be null' USING ERRCODE = '22023';
-	END IF;
-	UPDATE tenant_isolation.tenant
-	   SET status = new_status,
-		   suspended_at = CASE WHEN new_status = 'suspended' THEN now() END
-	 WHERE id = tid;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'tenant % does not exist', tid USING ERRCODE = '22023';
-	END IF;
-	PERFORM tenant_isolation._audit(CASE new_status WHEN 'suspended' THEN 'suspend_tenant'
-									ELSE 'resume_tenant' END, tid::text, NULL);
-END
-$$;
-
-CREATE FUNCTION tenant_isolation.suspend_tenant(id uuid) RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$ SELECT tenant_isolation._set_tenant_status(id, 'suspended') $$;
-
-CREATE FUNCTION tenant_isolation.resume_tenant(id uuid) RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$ SELECT tenant_isolation._set_tenant_status(id, 'active') $$;
-
-CREATE FUNCTION tenant_isolation.drop_tenant(id uuid) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	r record;
-BEGIN
-	IF id IS NULL THEN
-		RAISE EXCEPTION 'tenant id must not be null' USING ERRCODE = '22023';
-	END IF;
-	IF NOT EXISTS (SELECT 1 FROM tenant_isolation.tenant t WHERE t.id = drop_tenant.id) THEN
-		RAISE EXCEPTION 'tenant % does not exist', id USING ERRCODE = '22023';
-	END IF;
-	-- Rows of the tenant in every protected table (partitions through their root).
-	FOR r IN SELECT p.tbl, p.tenant_column FROM tenant_isolation.protected_table p LOOP
-		EXECUTE format('DELETE FROM %s WHERE %I = $1', r.tbl, r.tenant_column) USING id;
-	END LOOP;
-	DELETE FROM tenant_isolation.tenant t WHERE t.id = drop_tenant.id;
-	PERFORM tenant_isolation._audit('drop_tenant', id::text, NULL);
-END
-$$;
-
-CREATE VIEW tenant_isolation.tenants AS
-	SELECT t.id, t.name, t.tier, t.status, t.created_at, t.suspended_at
-	  FROM tenant_isolation.tenant t
-	 WHERE pg_catalog.pg_has_role('tenant_isolation_admin', 'MEMBER')
-		OR t.id = tenant_isolation.current_tenant();
--- The view runs with its owner's rights; its WHERE clause does the scoping.
-GRANT SELECT ON tenant_isolation.tenants TO PUBLIC;
 
 ------------------------------------------------------------------------------
 -- Tables
@@ -373,8 +292,7 @@ DECLARE
 BEGIN
 	FOR f IN SELECT p.oid FROM pg_proc p
 			  WHERE p.pronamespace = 'tenant_isolation'::regnamespace
-				AND p.proname IN ('create_tenant', 'suspend_tenant', 'resume_tenant', 'drop_tenant',
-								  '_set_tenant_status', 'protect_table', 'unprotect_table', 'mark_global')
+				AND p.proname IN ('protect_table', 'unprotect_table', 'mark_global')
 	LOOP
 		EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
 		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO tenant_isolation_admin', f);
@@ -383,3 +301,90 @@ END
 $$;
 
 -- ==== JWT (issue 3) ====
+-- JWT login (docs/jwt.md).  Keys are read by the library directly, so
+-- login() needs no privilege on the key table and no SECURITY DEFINER (a SET
+-- clause would undo login_local's SET LOCAL at function exit).
+CREATE TABLE tenant_isolation.jwt_key (
+	kid			text PRIMARY KEY CHECK (length(kid) BETWEEN 1 AND 256),
+	alg			text NOT NULL CHECK (alg IN ('HS256', 'HS384', 'HS512', 'RS256', 'RS384',
+											 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA')),
+	key			text NOT NULL,
+	issuer		text CHECK (issuer <> ''),
+	audience	text CHECK (audience <> ''),
+	fingerprint	text NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON tenant_isolation.jwt_key FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('tenant_isolation.jwt_key', '');
+
+-- Every write to jwt_key invalidates the key and token caches of all backends.
+CREATE FUNCTION tenant_isolation._jwt_keys_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'ti_jwt_keys_changed' LANGUAGE C;
+REVOKE ALL ON FUNCTION tenant_isolation._jwt_keys_changed() FROM PUBLIC;
+CREATE TRIGGER jwt_key_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant_isolation.jwt_key
+	FOR EACH STATEMENT EXECUTE FUNCTION tenant_isolation._jwt_keys_changed();
+
+-- Validates kid, alg and key (22023, never echoing the key; 42710 for an
+-- existing kid) and returns the fingerprint.
+CREATE FUNCTION tenant_isolation._jwt_key_check(kid text, alg text, key text,
+												issuer text, audience text) RETURNS text
+	AS 'MODULE_PATHNAME', 'ti_jwt_key_check' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION tenant_isolation._jwt_key_check(text, text, text, text, text) FROM PUBLIC;
+
+CREATE FUNCTION tenant_isolation.add_jwt_key(kid text, alg text, key text,
+											 issuer text DEFAULT NULL,
+											 audience text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	fp text;
+BEGIN
+	fp := tenant_isolation._jwt_key_check(add_jwt_key.kid, add_jwt_key.alg, add_jwt_key.key,
+										  add_jwt_key.issuer, add_jwt_key.audience);
+	INSERT INTO tenant_isolation.jwt_key (kid, alg, key, issuer, audience, fingerprint)
+		VALUES (add_jwt_key.kid, add_jwt_key.alg, add_jwt_key.key,
+				add_jwt_key.issuer, add_jwt_key.audience, fp);
+	PERFORM tenant_isolation._audit('add_jwt_key', add_jwt_key.kid, add_jwt_key.alg);
+END
+$$;
+
+CREATE FUNCTION tenant_isolation.drop_jwt_key(kid text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF kid IS NULL THEN
+		RAISE EXCEPTION 'JWT key id must not be null' USING ERRCODE = '22023';
+	END IF;
+	DELETE FROM tenant_isolation.jwt_key k WHERE k.kid = drop_jwt_key.kid;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'JWT key "%" does not exist', kid USING ERRCODE = '22023';
+	END IF;
+	PERFORM tenant_isolation._audit('drop_jwt_key', kid, NULL);
+END
+$$;
+
+REVOKE ALL ON FUNCTION tenant_isolation.add_jwt_key(text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tenant_isolation.drop_jwt_key(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tenant_isolation.add_jwt_key(text, text, text, text, text) TO tenant_isolation_admin;
+GRANT EXECUTE ON FUNCTION tenant_isolation.drop_jwt_key(text) TO tenant_isolation_admin;
+
+-- DBA view: never the key material.
+CREATE VIEW tenant_isolation.jwt_keys AS
+	SELECT k.kid, k.alg, k.issuer, k.audience, k.created_at, k.fingerprint
+	  FROM tenant_isolation.jwt_key k;
+REVOKE ALL ON tenant_isolation.jwt_keys FROM PUBLIC;
+GRANT SELECT ON tenant_isolation.jwt_keys TO tenant_isolation_admin;
+
+CREATE FUNCTION tenant_isolation.login(token text) RETURNS uuid
+	AS 'MODULE_PATHNAME', 'ti_login' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION tenant_isolation.login_local(token text) RETURNS uuid
+	AS 'MODULE_PATHNAME', 'ti_login_local' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION tenant_isolation.current_claims() RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'ti_current_claims' LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+CREATE FUNCTION tenant_isolation.current_user_id() RETURNS text
+	LANGUAGE sql STABLE PARALLEL RESTRICTED
+	AS $$ SELECT tenant_isolation.current_claims() OPERATOR(pg_catalog.->>) 'sub' $$;

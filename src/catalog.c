@@ -59,6 +59,7 @@ typedef struct TiRegistered
 static MemoryContext ti_cache_cxt = NULL;
 static HTAB *ti_rel_cache = NULL;	/* TiRelInfo by relid */
 static HTAB *ti_registered = NULL;	/* TiRegistered by relid */
+static HTAB *ti_tenant_cache = NULL;	/* TiTenantInfo by tenant id */
 
 /* Extension presence in the current database: 0 unknown, 1 yes, -1 no. */
 static int	ti_ext_state = 0;
@@ -95,6 +96,7 @@ ti_cache_reset(void)
 		MemoryContextReset(ti_cache_cxt);
 	ti_rel_cache = NULL;
 	ti_registered = NULL;
+	ti_tenant_cache = NULL;
 }
 
 static void
@@ -102,7 +104,8 @@ ti_relcache_callback(Datum arg, Oid relid)
 {
 	TiRelInfo  *info;
 
-	if (!OidIsValid(relid) || relid == ti_protected_catalog_oid)
+	if (!OidIsValid(relid) || relid == ti_protected_catalog_oid ||
+		relid == ti_tenant_catalog_oid)
 	{
 		ti_cache_reset();
 		if (!OidIsValid(relid))
@@ -341,23 +344,49 @@ ti_lookup_rel(Oid relid)
 }
 
 /*
- * ti_tenant_status
- *		Does the tenant exist, and is it active?  Reads the tenant catalog by
- *		its primary key (no SPI); used by login and assume_tenant.
+ * ti_tenant_lookup
+ *		What the tenant catalog says of one tenant, cached per backend.
+ *
+ * The cache is dropped with the others when the tenant catalog is
+ * invalidated (the provisioning functions do that on every change), so a
+ * suspension reaches every session at its next statement.  Reads the
+ * catalog by its primary key, no SPI.  false when the tenant does not exist.
  */
 bool
-ti_tenant_status(const pg_uuid_t *tenant, bool *active)
+ti_tenant_lookup(const pg_uuid_t *tenant, TiTenantInfo *out)
 {
 	Relation	catalog;
 	SysScanDesc scan;
 	ScanKeyData key;
 	HeapTuple	tuple;
-	bool		exists = false;
+	TiTenantInfo fresh;
+	TiTenantInfo *entry;
 
-	*active = false;
+	memset(out, 0, sizeof(TiTenantInfo));
 	if (!ti_extension_present())
 		return false;
 
+	ti_ensure_cache();
+	if (ti_tenant_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(pg_uuid_t);
+		ctl.entrysize = sizeof(TiTenantInfo);
+		ctl.hcxt = ti_cache_cxt;
+		ti_tenant_cache = hash_create("tenant_isolation tenant cache", 64, &ctl,
+									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	entry = (TiTenantInfo *) hash_search(ti_tenant_cache, tenant, HASH_FIND, NULL);
+	if (entry != NULL)
+	{
+		*out = *entry;
+		return out->exists;
+	}
+
+	memset(&fresh, 0, sizeof(fresh));
+	fresh.id = *tenant;
 	catalog = table_open(ti_tenant_catalog_oid, AccessShareLock);
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_UUID_EQ,
 				UUIDPGetDatum(tenant));
@@ -365,14 +394,50 @@ ti_tenant_status(const pg_uuid_t *tenant, bool *active)
 	tuple = systable_getnext(scan);
 	if (HeapTupleIsValid(tuple))
 	{
+		TupleDesc	desc = RelationGetDescr(catalog);
 		bool		isnull;
-		Datum		d = heap_getattr(tuple, 4, RelationGetDescr(catalog), &isnull);
+		Datum		d;
 
-		exists = true;
-		*active = !isnull && strcmp(TextDatumGetCString(d), "active") == 0;
+		fresh.exists = true;
+		d = heap_getattr(tuple, 3, desc, &isnull);
+		fresh.schema_tier = !isnull && strcmp(TextDatumGetCString(d), "schema") == 0;
+		d = heap_getattr(tuple, 4, desc, &isnull);
+		fresh.active = !isnull && strcmp(TextDatumGetCString(d), "active") == 0;
+		if (desc->natts >= 8)
+		{
+			d = heap_getattr(tuple, 7, desc, &isnull);
+			if (!isnull)
+				strlcpy(fresh.schema_name, NameStr(*DatumGetName(d)), NAMEDATALEN);
+			d = heap_getattr(tuple, 8, desc, &isnull);
+			if (!isnull)
+				strlcpy(fresh.role_name, NameStr(*DatumGetName(d)), NAMEDATALEN);
+		}
 	}
 	systable_endscan(scan);
 	table_close(catalog, AccessShareLock);
+
+	/* the scan may have run invalidation callbacks: enter only now */
+	if (ti_tenant_cache != NULL)
+	{
+		entry = (TiTenantInfo *) hash_search(ti_tenant_cache, tenant,
+											 HASH_ENTER, NULL);
+		*entry = fresh;
+	}
+	*out = fresh;
+	return fresh.exists;
+}
+
+/*
+ * ti_tenant_status
+ *		Does the tenant exist, and is it active?
+ */
+bool
+ti_tenant_status(const pg_uuid_t *tenant, bool *active)
+{
+	TiTenantInfo info;
+	bool		exists = ti_tenant_lookup(tenant, &info);
+
+	*active = info.active;
 	return exists;
 }
 

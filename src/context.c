@@ -41,6 +41,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/plancache.h"
 #include "utils/portal.h"
 
@@ -81,6 +82,15 @@ static pg_uuid_t ti_last_tenant;
  * commit).
  */
 bool		ti_context_is_local = false;
+
+/*
+ * A session-scoped login into a schema-tier tenant sets the role and the
+ * search_path; what they were before is kept here and restored when the
+ * session leaves the schema tier.
+ */
+static bool ti_schema_entered = false;
+static char *ti_saved_role = NULL;
+static char *ti_saved_search_path = NULL;
 
 PG_FUNCTION_INFO_V1(ti_current_tenant);
 PG_FUNCTION_INFO_V1(ti_logout);
@@ -308,6 +318,68 @@ ti_set_guc(const char *tenant_str, const char *claims, bool local)
 }
 
 /*
+ * ti_enter_tenant_schema
+ *		Run as the tenant's role, with its schema first on the search_path.
+ */
+static void
+ti_enter_tenant_schema(const TiTenantInfo *info, bool local)
+{
+	Oid			roleid = get_role_oid(info->role_name, true);
+	GucAction	action = local ? GUC_ACTION_LOCAL : GUC_ACTION_SET;
+	const char *base;
+
+	if (!OidIsValid(roleid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("role of schema-tier tenant %s is missing",
+						ti_uuid_to_cstring(&info->id))));
+	if (!is_member_of_role(GetSessionUserId(), roleid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" cannot enter schema-tier tenants",
+						GetUserNameFromId(GetSessionUserId(), false)),
+				 errhint("GRANT tenant_isolation_login TO the application's login role.")));
+
+	if (!ti_schema_entered)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		if (ti_saved_role)
+			pfree(ti_saved_role);
+		if (ti_saved_search_path)
+			pfree(ti_saved_search_path);
+		ti_saved_role = pstrdup(GetConfigOption("role", false, false));
+		ti_saved_search_path = pstrdup(GetConfigOption("search_path", false, false));
+		MemoryContextSwitchTo(old);
+		if (!local)
+			ti_schema_entered = true;
+	}
+	base = ti_saved_search_path;
+	(void) set_config_option("search_path",
+							 psprintf("%s%s%s", quote_identifier(info->schema_name),
+									  base[0] ? ", " : "", base),
+							 PGC_SUSET, PGC_S_SESSION, action, true, 0, false);
+	(void) set_config_option("role", info->role_name,
+							 PGC_SUSET, PGC_S_SESSION, action, true, 0, false);
+}
+
+/*
+ * ti_leave_tenant_schema
+ *		Back to the role and search_path of before the schema tier.
+ */
+static void
+ti_leave_tenant_schema(void)
+{
+	if (!ti_schema_entered)
+		return;
+	(void) set_config_option("role", ti_saved_role, PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_SET, true, 0, false);
+	(void) set_config_option("search_path", ti_saved_search_path, PGC_SUSET,
+							 PGC_S_SESSION, GUC_ACTION_SET, true, 0, false);
+	ti_schema_entered = false;
+}
+
+/*
  * ti_context_set
  *		Enter the context of a tenant (login, login_local, assume_tenant).
  *
@@ -321,6 +393,7 @@ ti_context_set(const pg_uuid_t *tenant, const char *claims_json, bool local)
 {
 	char	   *tenant_str;
 	char	   *claims;
+	TiTenantInfo info;
 
 	ti_check_change_allowed();
 
@@ -329,6 +402,11 @@ ti_context_set(const pg_uuid_t *tenant, const char *claims_json, bool local)
 
 	tenant_str = ti_uuid_to_cstring(tenant);
 	claims = claims_json ? psprintf("%s:%s", tenant_str, claims_json) : "";
+	if (ti_tenant_lookup(tenant, &info) && info.schema_tier &&
+		info.role_name[0] != '\0')
+		ti_enter_tenant_schema(&info, local);
+	else if (!local)
+		ti_leave_tenant_schema();
 	ti_set_guc(tenant_str, claims, local);
 	ti_context_is_local = local;
 	ti_limits_on_context(tenant, local);
@@ -348,6 +426,8 @@ ti_context_clear(bool local)
 
 	if (ti_last_has)
 		ti_leave_previous_tenant();
+	if (!local)
+		ti_leave_tenant_schema();
 	ti_set_guc("", "", local);
 	ti_context_is_local = false;
 	ti_last_has = false;

@@ -13,6 +13,12 @@
  * The counter is restored in PG_FINALLY on every path, errors included, as
  * auto_explain restores its nesting level.
  *
+ * ExecutorCheckPerms, which every statement passes (COPY and referential
+ * checks included), refuses statements of a session whose tenant has been
+ * suspended or dropped, and statements run as a schema-tier tenant's role
+ * outside that tenant's context (a member of tenant_isolation_login could
+ * SET ROLE to any tenant role; privileges alone do not stop that).
+ *
  * ExecutorStart and ExecutorEnd also hand each statement to limits.c
  * (per-tenant statement limits and statistics).
  *
@@ -32,6 +38,9 @@
 #include "executor/executor.h"
 #include "nodes/plannodes.h"
 #include "parser/parsetree.h"
+#include "utils/inval.h"
+#include "utils/syscache.h"
+#include "miscadmin.h"
 
 #include "tenant_isolation.h"
 
@@ -41,12 +50,20 @@ static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+static ExecutorCheckPerms_hook_type prev_ExecutorCheckPerms = NULL;
+
+/* Is the last checked user a schema-tier tenant's role, and whose? */
+static Oid	ti_checked_user = InvalidOid;
+static bool ti_checked_is_tenant_role = false;
+static pg_uuid_t ti_checked_role_tenant;
 
 static void ti_ExecutorStart(QueryDesc *queryDesc, int eflags);
 static void ti_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
 						   uint64 count, bool execute_once);
 static void ti_ExecutorFinish(QueryDesc *queryDesc);
 static void ti_ExecutorEnd(QueryDesc *queryDesc);
+static bool ti_ExecutorCheckPerms(List *rangeTable, bool ereport_on_violation);
+static void ti_authid_callback(Datum arg, int cacheid, uint32 hashvalue);
 
 void
 ti_install_executor_hooks(void)
@@ -59,6 +76,9 @@ ti_install_executor_hooks(void)
 	ExecutorFinish_hook = ti_ExecutorFinish;
 	prev_ExecutorEnd = ExecutorEnd_hook;
 	ExecutorEnd_hook = ti_ExecutorEnd;
+	prev_ExecutorCheckPerms = ExecutorCheckPerms_hook;
+	ExecutorCheckPerms_hook = ti_ExecutorCheckPerms;
+	CacheRegisterSyscacheCallback(AUTHOID, ti_authid_callback, (Datum) 0);
 }
 
 /*
@@ -152,4 +172,108 @@ ti_ExecutorEnd(QueryDesc *queryDesc)
 		prev_ExecutorEnd(queryDesc);
 	else
 		standard_ExecutorEnd(queryDesc);
+}
+
+static void
+ti_authid_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	ti_checked_user = InvalidOid;
+}
+
+/*
+ * ti_role_tenant
+ *		Is roleid a schema-tier tenant's role (named tenant_<32 hex>)?
+ */
+static bool
+ti_role_tenant(Oid roleid, pg_uuid_t *tenant)
+{
+	const char *name = GetUserNameFromId(roleid, true);
+	char		buf[37];
+	const char *hex;
+
+	if (name == NULL || strlen(name) != 39 || strncmp(name, "tenant_", 7) != 0)
+		return false;
+	hex = name + 7;
+	snprintf(buf, sizeof(buf), "%.8s-%.4s-%.4s-%.4s-%.12s",
+			 hex, hex + 8, hex + 12, hex + 16, hex + 20);
+	return ti_uuid_from_cstring(buf, tenant);
+}
+
+/*
+ * ti_check_session_tenant
+ *		Refuse the statement when the session's tenant is suspended or gone,
+ *		or when it runs as a tenant role outside that tenant's context.
+ */
+void
+ti_check_session_tenant(void)
+{
+	pg_uuid_t	context;
+	bool		has_context;
+	Oid			userid = GetUserId();
+
+	if (!ti_extension_present())
+		return;
+	has_context = ti_context_get(&context);
+	if (has_context && !superuser_arg(userid))
+	{
+		TiTenantInfo info;
+
+		if (!ti_tenant_lookup(&context, &info) || !info.active)
+		{
+			ti_audit("denied_inactive_tenant", NULL,
+					 ERRCODE_INSUFFICIENT_PRIVILEGE, NULL);
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("tenant %s is %s", ti_uuid_to_cstring(&context),
+							info.exists ? "suspended" : "no longer provisioned"),
+					 errhint("Sessions of a suspended tenant are refused until it is resumed.")));
+		}
+	}
+
+	if (userid != ti_checked_user)
+	{
+		ti_checked_is_tenant_role = ti_role_tenant(userid, &ti_checked_role_tenant);
+		ti_checked_user = userid;
+	}
+	if (ti_checked_is_tenant_role &&
+		(!has_context ||
+		 memcmp(context.data, ti_checked_role_tenant.data, UUID_LEN) != 0))
+	{
+		ti_audit("denied_tenant_role", GetUserNameFromId(userid, true),
+				 ERRCODE_INSUFFICIENT_PRIVILEGE, NULL);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" can only be used in its tenant's context",
+						GetUserNameFromId(userid, true)),
+				 errhint("Enter the tenant with tenant_isolation.login().")));
+	}
+}
+
+/*
+ * ti_ExecutorCheckPerms
+ *		Statements that read or write relations pass ti_check_session_tenant;
+ *		those without (SELECT tenant_isolation.logout(), a new login) do not,
+ *		so a session of a suspended tenant can still leave it.
+ */
+static bool
+ti_ExecutorCheckPerms(List *rangeTable, bool ereport_on_violation)
+{
+	ListCell   *lc;
+
+	if (prev_ExecutorCheckPerms &&
+		!prev_ExecutorCheckPerms(rangeTable, ereport_on_violation))
+		return false;
+	if (IsParallelWorker())
+		return true;
+	foreach(lc, rangeTable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+		if (rte->rtekind == RTE_RELATION)
+		{
+			ti_check_session_tenant();
+			break;
+		}
+	}
+	return true;
 }

@@ -55,6 +55,7 @@ extern void ti_context_after_utility(void);
 extern bool ti_is_admin(Oid roleid);
 
 /* executor.c: statements that read protected tables and are running now */
+extern void ti_check_session_tenant(void);
 extern int	ti_protected_running;
 extern void ti_install_executor_hooks(void);
 
@@ -70,7 +71,18 @@ typedef struct TiRelInfo
 	char		tenant_column[NAMEDATALEN];
 } TiRelInfo;
 
+typedef struct TiTenantInfo
+{
+	pg_uuid_t	id;				/* hash key */
+	bool		exists;
+	bool		active;
+	bool		schema_tier;
+	char		schema_name[NAMEDATALEN];
+	char		role_name[NAMEDATALEN];
+} TiTenantInfo;
+
 extern void ti_catalog_init(void);
+extern bool ti_tenant_lookup(const pg_uuid_t *tenant, TiTenantInfo *out);
 extern bool ti_extension_present(void);
 extern TiRelInfo *ti_lookup_rel(Oid relid);
 extern bool ti_tenant_status(const pg_uuid_t *tenant, bool *active);
