@@ -23,7 +23,7 @@ PGFILEDESC = "tenant_isolation - tenant scoping for shared tables"
 PG_CPPFLAGS = -I$(srcdir)/src
 SHLIB_LINK  = -lcrypto -lsodium
 
-REGRESS = init context reads writes utility cache parallel jwt
+REGRESS = init context reads writes utility cache parallel jwt tenants
 REGRESS_OPTS = --inputdir=test --temp-config=$(srcdir)/test/tenant_isolation.conf
 ISOLATION = context_switch
 ISOLATION_OPTS = --inputdir=test --outputdir=. --temp-config=$(srcdir)/test/tenant_isolation.conf

@@ -354,13 +354,16 @@ $$;
 -- Moving a tenant between tiers, and exporting it
 ------------------------------------------------------------------------------
 
--- Column list shared by a protected table and its copy in a tenant schema.
-CREATE FUNCTION tenant_isolation._common_columns(a regclass, b regclass) RETURNS text
+-- Column list shared by a protected table and its copy in a tenant schema,
+-- without the column named skip_col.
+CREATE FUNCTION tenant_isolation._common_columns(a regclass, b regclass, skip_col name DEFAULT NULL)
+RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
 	SELECT string_agg(quote_ident(x.attname), ', ' ORDER BY x.attnum)
 	  FROM pg_attribute x
 	 WHERE x.attrelid = a AND x.attnum > 0 AND NOT x.attisdropped AND x.attgenerated = ''
+	   AND x.attname IS DISTINCT FROM skip_col
 	   AND EXISTS (SELECT 1 FROM pg_attribute y
 					WHERE y.attrelid = b AND y.attname = x.attname AND y.attnum > 0
 					  AND NOT y.attisdropped AND y.attgenerated = '')
@@ -379,6 +382,7 @@ DECLARE
 	t tenant_isolation.tenant;
 	r record;
 	cols text;
+	collist text;
 	n bigint;
 	target regclass;
 BEGIN
@@ -430,14 +434,11 @@ BEGIN
 				END IF;
 				CONTINUE;
 			END IF;
-			-- cols holds the tenant column's name here
-			EXECUTE format('INSERT INTO %s (%s) SELECT %s FROM %s',
-						   target, tenant_isolation._common_columns(r.src, target),
-						   tenant_isolation._common_columns(r.src, target), r.src);
-			EXECUTE format('UPDATE %s SET %I = $1 WHERE %I IS DISTINCT FROM $1', target, cols, cols) USING id
-			  -- rows copied without the tenant column get it here; copies never
-			  -- carry another tenant's id (the guard trigger would refuse it)
-			  ;
+			-- cols holds the tenant column's name here; the rows get the
+			-- tenant's id whatever the copies in the schema say
+			collist := coalesce(tenant_isolation._common_columns(r.src, target, cols) || ', ', '');
+			EXECUTE format('INSERT INTO %s (%s%I) SELECT %s$1 FROM %s',
+						   target, collist, cols, collist, r.src) USING id;
 		END LOOP;
 		PERFORM tenant_isolation._drop_tenant_schema(id);
 		UPDATE tenant_isolation.tenant x SET tier = 'shared' WHERE x.id = move_tenant.id;
