@@ -153,6 +153,27 @@ ti_guard_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(newtuple);
 	}
 
+	/*
+	 * A tenant that moved to the schema tier has no rows in shared tables any
+	 * more; a session that entered it before the move must not put some back.
+	 */
+	{
+		TiTenantInfo tinfo;
+
+		if (ti_tenant_lookup(&context, &tinfo) && tinfo.schema_tier)
+		{
+			ti_audit("denied_write", RelationGetRelationName(rel),
+					 ERRCODE_INSUFFICIENT_PRIVILEGE, "schema-tier tenant");
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("tenant %s keeps its rows in its own schema",
+							ti_uuid_to_cstring(&context)),
+					 errdetail("Shared table \"%s\" holds no rows of a schema-tier tenant.",
+							   RelationGetRelationName(rel)),
+					 errhint("Log in again to work in the tenant's schema.")));
+		}
+	}
+
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 	{
 		if (!ti_guard_tenant_of(trigdata->tg_trigtuple, tupdesc, attno, &row_tenant) ||
