@@ -15,6 +15,9 @@
  *	  level security, which the fail-closed fallback enables.  For roles
  *	  subject to it we run COPY FROM ourselves (same permission checks as
  *	  COPY), and the guard trigger checks every row.
+ *	- In a tenant context, DDL on a protected table is refused: index
+ *	  builds, table rewrites, triggers, rules and policies would run
+ *	  expressions over every tenant's rows.
  *	- The pieces of a protection (guard trigger, fallback policy, forced row
  *	  level security, the tenant column) cannot be disabled, dropped or
  *	  renamed except through unprotect_table().
@@ -116,6 +119,33 @@ ti_deny_ddl(const char *relname, const char *what)
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("cannot %s of protected table \"%s\"", what, relname),
 			 errhint("Use tenant_isolation.unprotect_table() first.")));
+}
+
+/*
+ * ti_check_ddl_in_context
+ *		Schema changes of a protected table are refused in a tenant context.
+ *
+ * CREATE INDEX, ALTER TABLE (defaults and USING expressions rewrite every
+ * row), CLUSTER and REINDEX evaluate expressions over the rows of every
+ * tenant, and triggers, rules and policies created now would run on other
+ * tenants' statements later: in a context, any of them could hand another
+ * tenant's rows to a function the session chose.  Migrations run outside
+ * tenant contexts.
+ */
+static void
+ti_check_ddl_in_context(RangeVar *rv, const char *what)
+{
+	if (rv == NULL || ti_internal_ddl || !ti_context_get(NULL))
+		return;
+	if (ti_protected_rangevar(rv) == NULL)
+		return;
+	ti_audit("denied_ddl", rv->relname, ERRCODE_INSUFFICIENT_PRIVILEGE, what);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("cannot %s protected table \"%s\" in a tenant context",
+					what, rv->relname),
+			 errdetail("It would run expressions over the rows of every tenant."),
+			 errhint("Change the schema outside any tenant context.")));
 }
 
 /*
@@ -507,6 +537,7 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				ListCell   *lc;
 
 				ti_check_alter_table(stmt);
+				ti_check_ddl_in_context(stmt->relation, "alter");
 				foreach(lc, stmt->cmds)
 				{
 					AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
@@ -539,6 +570,42 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 
 		case T_DropStmt:
 			ti_check_drop((DropStmt *) parsetree);
+			break;
+
+		case T_IndexStmt:
+			ti_check_ddl_in_context(((IndexStmt *) parsetree)->relation,
+									"create an index on");
+			break;
+
+		case T_CreateTrigStmt:
+			ti_check_ddl_in_context(((CreateTrigStmt *) parsetree)->relation,
+									"create a trigger on");
+			break;
+
+		case T_RuleStmt:
+			ti_check_ddl_in_context(((RuleStmt *) parsetree)->relation,
+									"create a rule on");
+			break;
+
+		case T_CreatePolicyStmt:
+			ti_check_ddl_in_context(((CreatePolicyStmt *) parsetree)->table,
+									"create a policy on");
+			break;
+
+		case T_AlterPolicyStmt:
+			ti_check_ddl_in_context(((AlterPolicyStmt *) parsetree)->table,
+									"alter a policy of");
+			break;
+
+		case T_ClusterStmt:
+			ti_check_ddl_in_context(((ClusterStmt *) parsetree)->relation,
+									"cluster");
+			break;
+
+		case T_ReindexStmt:
+			if (((ReindexStmt *) parsetree)->kind == REINDEX_OBJECT_TABLE)
+				ti_check_ddl_in_context(((ReindexStmt *) parsetree)->relation,
+										"reindex");
 			break;
 
 		case T_RenameStmt:

@@ -113,3 +113,24 @@ SELECT tenant_isolation.logout();
 -- without a context nothing changes
 SELECT count(*) FROM pg_largeobject_metadata WHERE oid = 424242;
 SELECT lo_unlink(424242);
+
+-- In a tenant context, DDL on a protected table is refused: an index
+-- expression, a table rewrite, a trigger, a rule or a policy would run over
+-- every tenant's rows.
+SELECT tenant_isolation.assume_tenant('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'regress ddl');
+SET ROLE regress_owner;
+CREATE INDEX ON docs (leak(body));
+SELECT sqlstate_of($$ALTER TABLE docs ADD COLUMN leaked boolean DEFAULT leak(random()::text)$$);
+SELECT sqlstate_of($$ALTER TABLE docs ALTER COLUMN title TYPE text USING (CASE WHEN leak(body) THEN title END)$$);
+SELECT sqlstate_of($$CREATE TRIGGER peek BEFORE UPDATE ON docs FOR EACH ROW EXECUTE FUNCTION tenant_isolation.guard_trigger()$$);
+SELECT sqlstate_of($$CREATE RULE peek AS ON UPDATE TO docs DO ALSO NOTIFY peek$$);
+SELECT sqlstate_of($$CREATE POLICY peek ON docs USING (leak(body))$$);
+SELECT sqlstate_of($$CLUSTER docs USING docs_pkey$$);
+SELECT sqlstate_of($$REINDEX TABLE docs$$);
+SELECT sqlstate_of($$CREATE INDEX ON events_a (amount)$$);
+-- unprotected tables are not affected
+CREATE TABLE scratch_ctx (v text);
+CREATE INDEX ON scratch_ctx (v);
+DROP TABLE scratch_ctx;
+RESET ROLE;
+SELECT tenant_isolation.logout();
