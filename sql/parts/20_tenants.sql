@@ -216,7 +216,9 @@ BEGIN
 END
 $$;
 
-CREATE VIEW tenant_isolation.tenants AS
+-- security_barrier: a caller's leaky function in WHERE must not see the
+-- names of other tenants before the scoping qual ran.
+CREATE VIEW tenant_isolation.tenants WITH (security_barrier) AS
 	SELECT t.id, t.name, t.tier, t.status, t.created_at, t.suspended_at,
 		   t.schema_name, t.placement
 	  FROM tenant_isolation.tenant t
