@@ -23,9 +23,9 @@ PGFILEDESC = "tenant_isolation - tenant scoping for shared tables"
 PG_CPPFLAGS = -I$(srcdir)/src
 SHLIB_LINK  = -lcrypto -lsodium
 
-REGRESS = init context reads writes utility cache parallel jwt tenants keys audit lint
+REGRESS = init context reads writes utility cache parallel jwt tenants keys limits audit lint
 REGRESS_OPTS = --inputdir=test --temp-config=$(srcdir)/test/tenant_isolation.conf
-ISOLATION = context_switch tenant_move audit_concurrency
+ISOLATION = context_switch tenant_move limits_sessions audit_concurrency
 ISOLATION_OPTS = --inputdir=test --outputdir=. --temp-config=$(srcdir)/test/tenant_isolation.conf
 
 PG_CONFIG ?= pg_config

@@ -177,6 +177,7 @@ static const struct config_enum_entry ti_audit_destination_options[] = {
 
 static int	ti_audit_ring_size = 4096;
 static int	ti_audit_destination = TI_AUDIT_DEST_BOTH;
+static bool ti_audit_logins = false;
 static int	ti_audit_flush_interval = 1000;
 static bool ti_audit_flush_paused = false;
 
@@ -216,6 +217,13 @@ ti_audit_init(void)
 							 TI_AUDIT_DEST_BOTH,
 							 ti_audit_destination_options,
 							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("tenant_isolation.audit_logins",
+							 "Records successful logins in the audit trail.",
+							 "Failed logins, assume_tenant and denials are always recorded.",
+							 &ti_audit_logins,
+							 false,
+							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("tenant_isolation.audit_flush_interval",
 							"Time between two flushes of the audit ring into audit_log.",
@@ -640,6 +648,13 @@ ti_audit(const char *kind, const char *object, int sqlerrcode,
 		return;
 
 	memset(&rec, 0, offsetof(TiAuditRecord, session_user));
+	rec.has_tenant = ti_context_get(&rec.tenant);
+	/* per-tenant counters of tenant_stats (denials, logins); never fails */
+	ti_limits_note_audit(kind, rec.has_tenant ? &rec.tenant : NULL, sqlerrcode);
+	/* successful logins are recorded only on request: they are frequent */
+	if (!ti_audit_logins && strcmp(kind, "login") == 0)
+		return;
+
 	rec.time = GetCurrentTimestamp();
 	rec.pid = MyProcPid;
 	if (MyProc != NULL && MyProc->lockGroupLeader != NULL &&
@@ -647,7 +662,6 @@ ti_audit(const char *kind, const char *object, int sqlerrcode,
 		rec.pid = MyProc->lockGroupLeader->pid;
 	rec.dboid = MyDatabaseId;
 	rec.sqlerrcode = sqlerrcode;
-	rec.has_tenant = ti_context_get(&rec.tenant);
 	ti_audit_role_name(GetSessionUserId(), rec.session_user);
 	/* the role the session acts as (SET ROLE), not a definer's owner */
 	ti_audit_role_name(GetOuterUserId(), rec.current_role);

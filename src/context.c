@@ -196,7 +196,10 @@ ti_set_effective(bool has, const pg_uuid_t *tenant)
 	if (has)
 		ti_eff_tenant = *tenant;
 	if (changed)
+	{
 		ResetPlanCache();
+		ti_limits_on_context_end();		/* never fails; safe during abort */
+	}
 }
 
 static void
@@ -430,6 +433,7 @@ ti_context_clear(bool local)
 		ti_leave_tenant_schema();
 	ti_set_guc("", "", local);
 	ti_context_is_local = false;
+	ti_limits_on_context(NULL, local);
 	ti_last_has = false;
 }
 

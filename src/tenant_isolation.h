@@ -117,6 +117,9 @@ extern void ti_limits_init(void);
 extern Size ti_limits_shmem_size(void);
 extern void ti_limits_shmem_startup(void);
 extern void ti_limits_on_context(const pg_uuid_t *tenant, bool local);
+extern void ti_limits_on_context_end(void);
+extern void ti_limits_note_audit(const char *kind, const pg_uuid_t *tenant,
+								 int sqlerrcode);
 extern void ti_limits_executor_start(struct QueryDesc *queryDesc);
 extern void ti_limits_executor_end(struct QueryDesc *queryDesc);
 
