@@ -20,7 +20,8 @@
  *	  expressions over every tenant's rows.
  *	- The pieces of a protection (guard trigger, fallback policy, forced row
  *	  level security, the tenant column) cannot be disabled, dropped or
- *	  renamed except through unprotect_table().
+ *	  renamed except through unprotect_table(); a superuser gets a WARNING
+ *	  and an audit event instead of an error (pg_restore --clean).
  *	- A partition or inheritance child created or attached under a protected
  *	  table gets the fail-closed fallback too (it is scoped by the hooks at
  *	  once, through its ancestor).
@@ -114,6 +115,21 @@ ti_deny_no_context(RangeVar *rv, const char *what)
 static void
 ti_deny_ddl(const char *relname, const char *what)
 {
+	/*
+	 * Superusers are unrestricted by design (they could switch the triggers
+	 * off with session_replication_role anyway); pg_restore --clean, run as
+	 * one, drops the guard trigger and the fallback policy before the table.
+	 * Let them, loudly.
+	 */
+	if (superuser())
+	{
+		ti_audit("protection_weakened", relname, 0, what);
+		ereport(WARNING,
+				(errmsg("tenant isolation of table \"%s\" weakened by a superuser: %s",
+						relname, what),
+				 errhint("Use tenant_isolation.unprotect_table() to remove a protection.")));
+		return;
+	}
 	ti_audit("denied_ddl", relname, ERRCODE_INSUFFICIENT_PRIVILEGE, what);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

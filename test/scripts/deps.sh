@@ -3,7 +3,7 @@
 # Idempotent: apt-get runs only when a package is missing.
 set -euo pipefail
 pkgs="postgresql-15 postgresql-server-dev-15 postgresql-contrib build-essential
-      libssl-dev libsodium-dev openssl libipc-run-perl clang libclang-rt-14-dev"
+      libssl-dev libsodium-dev openssl libipc-run-perl pgbouncer clang libclang-rt-14-dev"
 missing=""
 for p in $pkgs; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
