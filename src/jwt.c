@@ -90,6 +90,7 @@
 /* GUC variables (declared in tenant_isolation.h) */
 char	   *ti_tenant_claim = NULL;
 int			ti_jwt_leeway = 30;
+bool		ti_allow_session_login = true;
 int			ti_jwt_max_token_size = 16384;
 
 #define TI_JWT_CACHE_SIZE		256
@@ -235,6 +236,14 @@ ti_jwt_init(void)
 							NULL,
 							NULL);
 
+	DefineCustomBoolVariable("tenant_isolation.allow_session_login",
+							 "Allows session-scoped login(); off holds a role to login_local().",
+							 "Turn it off for roles that connect through a transaction-pooling proxy.",
+							 &ti_allow_session_login,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 	DefineCustomIntVariable("tenant_isolation.jwt_max_token_size",
 							"Largest JWT that login accepts.",
 							NULL,
@@ -1146,6 +1155,22 @@ ti_login_common(FunctionCallInfo fcinfo, bool local)
 Datum
 ti_login(PG_FUNCTION_ARGS)
 {
+	/*
+	 * Behind a transaction-pooling proxy a session-scoped context would pass
+	 * to the next client on the same server connection.  Roles that connect
+	 * through one can be held to login_local() with
+	 * ALTER ROLE ... SET tenant_isolation.allow_session_login = off.
+	 */
+	if (!ti_allow_session_login)
+	{
+		ti_context_poison();
+		ti_audit("login_failed", NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+				 "session login not allowed");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("session-scoped login is not allowed for this role"),
+				 errhint("Use tenant_isolation.login_local() in each transaction.")));
+	}
 	return ti_login_common(fcinfo, false);
 }
 

@@ -382,6 +382,17 @@ ROLLBACK;
 -- the rollback brought the key back
 SELECT tenant_isolation.login(:'good');
 SELECT tenant_isolation.logout();
+-- a role held to login_local() (behind a transaction-pooling proxy)
+SET tenant_isolation.allow_session_login = off;
+SET ROLE regress_jwt_user;
+SELECT tenant_isolation.login(:'good');
+SELECT tenant_isolation.current_tenant();
+BEGIN;
+SELECT tenant_isolation.login_local(:'good') IS NOT NULL AS local_ok;
+COMMIT;
+SELECT tenant_isolation.current_tenant();
+RESET ROLE;
+RESET tenant_isolation.allow_session_login;
 
 ------------------------------------------------------------------------------
 -- Clean up
