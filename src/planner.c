@@ -33,6 +33,19 @@
  * superuser plans without a qual, and the plan is marked as depending on the
  * role so that the plan cache never hands it to another role.
  *
+ * Leak-safe built-ins.  Like native row level security, the barrier keeps a
+ * non-leakproof user qual from being an index condition: LIKE and jsonb @>
+ * could only filter the tenant's rows found through the tenant qual.  A few
+ * built-in operators cannot raise an error at all on their row argument when
+ * the other argument is a constant (jsonb containment and existence, LIKE and
+ * ILIKE with a constant pattern), so evaluating them on another tenant's rows
+ * inside an index scan or a bitmap recheck reveals nothing.  After the
+ * standard paths of a protected relation exist, set_rel_pathlist_hook marks
+ * exactly those clauses leakproof (only "Var op Const/Param", nothing else
+ * around the column) and asks for the index paths again, so that GIN and
+ * text_pattern_ops indexes serve them as they would without row security.
+ * They still run after the tenant qual wherever they are plain filters.
+ *
  * The permissive row security policy hook opens the fail-closed fallback
  * (protect_table enables forced row level security with a deny-all policy)
  * while the library is loaded, and adds a WITH CHECK qual that holds new rows
@@ -51,8 +64,10 @@
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
+#include "optimizer/paths.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/plancat.h"
 #include "optimizer/planner.h"
@@ -70,6 +85,7 @@
 static get_relation_info_hook_type prev_get_relation_info_hook = NULL;
 static planner_hook_type prev_planner_hook = NULL;
 static row_security_policy_hook_type prev_rls_permissive_hook = NULL;
+static set_rel_pathlist_hook_type prev_set_rel_pathlist_hook = NULL;
 
 static Oid	ti_uuid_eq_opr = InvalidOid;
 
@@ -81,6 +97,8 @@ static void ti_get_relation_info(PlannerInfo *root, Oid relid, bool inhparent,
 static PlannedStmt *ti_planner(Query *parse, const char *query_string,
 							   int cursorOptions, ParamListInfo boundParams);
 static List *ti_rls_permissive(CmdType cmdtype, Relation relation);
+static void ti_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
+								RangeTblEntry *rte);
 
 void
 ti_install_planner_hooks(void)
@@ -91,6 +109,8 @@ ti_install_planner_hooks(void)
 	planner_hook = ti_planner;
 	prev_rls_permissive_hook = row_security_policy_hook_permissive;
 	row_security_policy_hook_permissive = ti_rls_permissive;
+	prev_set_rel_pathlist_hook = set_rel_pathlist_hook;
+	set_rel_pathlist_hook = ti_set_rel_pathlist;
 }
 
 /*
@@ -293,4 +313,104 @@ ti_rls_permissive(CmdType cmdtype, Relation relation)
 	policy->hassublinks = false;
 
 	return lappend(policies, policy);
+}
+
+/*
+ * ti_leak_safe_function
+ *		Built-ins that raise no error whatever their row argument holds, when
+ *		their other argument is a constant.  Audited list: add nothing whose
+ *		error messages could carry an argument value or depend on it.
+ */
+static bool
+ti_leak_safe_function(Oid funcid)
+{
+	switch (funcid)
+	{
+		case F_JSONB_CONTAINS:	/* jsonb @> jsonb */
+		case F_JSONB_CONTAINED: /* jsonb <@ jsonb */
+		case F_JSONB_EXISTS:	/* jsonb ? text */
+		case F_JSONB_EXISTS_ANY:	/* jsonb ?| text[] */
+		case F_JSONB_EXISTS_ALL:	/* jsonb ?& text[] */
+		case F_TEXTLIKE:		/* text ~~ text (constant pattern) */
+		case F_TEXTICLIKE:		/* text ~~* text (constant pattern) */
+		case F_BPCHARLIKE:
+		case F_BPCHARICLIKE:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * ti_clause_is_leak_safe
+ *		"column op constant" (or the reverse) with a leak-safe operator,
+ *		where the column is a plain Var of the relation and the other side a
+ *		Const or a Param: nothing else may touch the row value.
+ */
+static bool
+ti_clause_is_leak_safe(Expr *clause, Index relid)
+{
+	OpExpr	   *op;
+	Node	   *left,
+			   *right;
+
+	if (!IsA(clause, OpExpr))
+		return false;
+	op = (OpExpr *) clause;
+	if (list_length(op->args) != 2 || op->opretset)
+		return false;
+	set_opfuncid(op);
+	if (!ti_leak_safe_function(op->opfuncid))
+		return false;
+	left = linitial(op->args);
+	right = lsecond(op->args);
+	/* the pattern of LIKE is always the right argument */
+	if (IsA(left, Var) && ((Var *) left)->varno == relid &&
+		((Var *) left)->varlevelsup == 0 &&
+		(IsA(right, Const) || IsA(right, Param)))
+		return true;
+	if (op->opfuncid != F_TEXTLIKE && op->opfuncid != F_TEXTICLIKE &&
+		op->opfuncid != F_BPCHARLIKE && op->opfuncid != F_BPCHARICLIKE &&
+		IsA(right, Var) && ((Var *) right)->varno == relid &&
+		((Var *) right)->varlevelsup == 0 &&
+		(IsA(left, Const) || IsA(left, Param)))
+		return true;
+	return false;
+}
+
+/*
+ * ti_set_rel_pathlist
+ *		Let leak-safe user quals of a protected relation use its indexes.
+ */
+static void
+ti_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
+					RangeTblEntry *rte)
+{
+	ListCell   *lc;
+	bool		changed = false;
+
+	if (prev_set_rel_pathlist_hook)
+		prev_set_rel_pathlist_hook(root, rel, rti, rte);
+
+	if (rte->rtekind != RTE_RELATION || rel->indexlist == NIL ||
+		IS_DUMMY_REL(rel) || !ti_extension_present())
+		return;
+	if (!ti_lookup_rel(rte->relid)->is_protected)
+		return;
+
+	foreach(lc, rel->baserestrictinfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+		if (rinfo->leakproof ||
+			rinfo->security_level <= rel->baserestrict_min_security)
+			continue;
+		if (ti_clause_is_leak_safe(rinfo->clause, rel->relid))
+		{
+			rinfo->leakproof = true;
+			changed = true;
+		}
+	}
+	if (changed)
+		create_index_paths(root, rel);
 }

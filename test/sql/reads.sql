@@ -23,6 +23,7 @@ CREATE FUNCTION definer_bodies() RETURNS SETOF text LANGUAGE sql SECURITY DEFINE
 	AS 'SELECT body FROM docs';
 CREATE FUNCTION definer_count() RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 	AS $$ BEGIN RETURN (SELECT count(*) FROM docs); END $$;
+CREATE INDEX docs_tags ON docs USING gin (tags);
 ANALYZE docs;
 
 SELECT tenant_isolation.assume_tenant('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'regress reads');
@@ -141,5 +142,37 @@ EXPLAIN (COSTS OFF) SELECT * FROM events;
 EXPLAIN (COSTS OFF) SELECT id FROM docs WHERE leak(body);
 EXPLAIN (COSTS OFF) SELECT * FROM all_bodies();
 RESET enable_seqscan;
+-- Leak-safe built-ins keep their indexes (they raise no error whatever the
+-- row holds): the LIKE prefix becomes a range on (tenant_id, title), jsonb
+-- containment uses the GIN index, for an ordinary role as for a superuser.
+SET enable_seqscan = off;
+SET ROLE regress_app;
+EXPLAIN (COSTS OFF) SELECT id FROM docs WHERE title LIKE 'a-%';
+SELECT id FROM docs WHERE title LIKE 'b-%' OR tags @> '{"k": "b"}';
+SELECT id, title FROM docs WHERE title LIKE 'a-%' AND tags @> '{"k": "a"}' ORDER BY id;
+-- anything else around the column stays behind the barrier
+EXPLAIN (COSTS OFF) SELECT id FROM docs WHERE lower(title) LIKE 'a-%';
+RESET ROLE;
+RESET enable_seqscan;
+-- jsonb containment through a GIN index (its only index: without the
+-- leak-safe marking there would be no index path at all)
+CREATE TABLE payloads (tenant_id uuid NOT NULL, id int NOT NULL, payload jsonb);
+CREATE INDEX payloads_gin ON payloads USING gin (payload);
+INSERT INTO payloads
+SELECT CASE WHEN g % 2 = 0 THEN 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'::uuid
+			ELSE 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb'::uuid END,
+	   g, jsonb_build_object('k', g % 500, 'secret', CASE WHEN g % 2 = 1 THEN 'B-SECRET' END)
+  FROM generate_series(1, 4000) g;
+SELECT tenant_isolation.protect_table('payloads');
+GRANT SELECT ON payloads TO regress_app;
+ANALYZE payloads;
+SET ROLE regress_app;
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT id FROM payloads WHERE payload @> '{"k": 7}';
+EXPLAIN (COSTS OFF) SELECT id FROM payloads WHERE leak(payload::text);
+RESET enable_seqscan;
+SELECT count(*), min(id), max(id) FROM payloads WHERE payload @> '{"k": 8}';
+SELECT count(*) FROM payloads WHERE payload @> '{"secret": "B-SECRET"}';
+RESET ROLE;
 
 SELECT tenant_isolation.logout();
