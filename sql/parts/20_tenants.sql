@@ -179,16 +179,24 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$ SELECT tenant_isolation._set_tenant_status(id, 'active') $$;
 
 -- Removes the tenant's rows in every protected table, its schema and role,
--- its settings and (through the catalog's foreign keys) its keys.
-CREATE FUNCTION tenant_isolation.drop_tenant(id uuid) RETURNS void
+-- its settings and (through the catalog's foreign keys) its keys.  Refuses
+-- while sessions are in the tenant's context (as counted by tenant_stats),
+-- unless forced; those sessions are refused from their next statement on.
+CREATE FUNCTION tenant_isolation.drop_tenant(id uuid, force boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	t tenant_isolation.tenant;
 	r record;
+	n bigint;
 BEGIN
 	PERFORM tenant_isolation._require_no_context('drop_tenant()');
 	t := tenant_isolation._require_tenant(id);
+	SELECT s.sessions INTO n FROM tenant_isolation._tenant_stats() s WHERE s.tenant_id = id;
+	IF coalesce(n, 0) > 0 AND NOT coalesce(force, false) THEN
+		RAISE EXCEPTION 'tenant % has % open session(s)', id, n USING ERRCODE = '55006',
+			HINT = 'Suspend the tenant first, or call drop_tenant(id, force => true).';
+	END IF;
 	FOR r IN SELECT p.tbl, p.tenant_column FROM tenant_isolation.protected_table p LOOP
 		EXECUTE format('DELETE FROM %s WHERE %I = $1', r.tbl, r.tenant_column) USING id;
 	END LOOP;
