@@ -23,7 +23,7 @@ PGFILEDESC = "tenant_isolation - tenant scoping for shared tables"
 PG_CPPFLAGS = -I$(srcdir)/src
 SHLIB_LINK  = -lcrypto -lsodium
 
-REGRESS = init context reads writes utility cache parallel jwt tenants keys limits audit lint
+REGRESS = init context reads writes utility cache parallel jwt tenants keys limits audit lint badinput
 REGRESS_OPTS = --inputdir=test --temp-config=$(srcdir)/test/tenant_isolation.conf
 ISOLATION = context_switch tenant_move limits_sessions audit_concurrency
 ISOLATION_OPTS = --inputdir=test --outputdir=. --temp-config=$(srcdir)/test/tenant_isolation.conf
@@ -71,3 +71,21 @@ tapcheck:
 	$(prove_installcheck)
 
 .PHONY: tapcheck
+
+# Hardening (docs/hardening.md).  Like make test: run as root (or with
+# sudo); they install into the system PostgreSQL and run clusters as
+# $(TI_USER) (default postgres).  ubsan, asserts and valgrind reinstall the
+# ordinary build when they finish.
+ubsan asserts valgrind:
+	HARDEN_REGRESS="$(REGRESS)" bash test/hardening/sanitize.sh $@
+
+stress:
+	STRESS_SECONDS=$${STRESS_SECONDS:-60} bash test/hardening/stress.sh
+
+stress-long:
+	STRESS_TRANSACTIONS=$${STRESS_TRANSACTIONS:-200000} bash test/hardening/stress.sh
+
+crash:
+	bash test/hardening/tap.sh test/t/062_crash.pl
+
+.PHONY: ubsan asserts valgrind stress stress-long crash

@@ -33,7 +33,7 @@ GRANT USAGE ON SCHEMA tenant_isolation TO PUBLIC;
 ------------------------------------------------------------------------------
 CREATE TABLE tenant_isolation.tenant (
 	id			uuid PRIMARY KEY,
-	name		text NOT NULL UNIQUE CHECK (length(btrim(name)) > 0 AND length(name) <= 200),
+	name		text NOT NULL UNIQUE CHECK (name ~ '[^[:space:]]' AND length(name) <= 200),
 	tier		text NOT NULL DEFAULT 'shared' CHECK (tier IN ('shared', 'schema')),
 	status		text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended')),
 	created_at	timestamptz NOT NULL DEFAULT now(),
@@ -145,6 +145,9 @@ BEGIN
 		RAISE EXCEPTION 'table and tenant column must not be null' USING ERRCODE = '22023';
 	END IF;
 	SELECT * INTO c FROM pg_class WHERE oid = tbl;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = '42P01';
+	END IF;
 	IF c.relnamespace IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace,
 						  'tenant_isolation'::regnamespace) OR c.relnamespace::regnamespace::text LIKE 'pg_toast%' THEN
 		RAISE EXCEPTION 'cannot protect system table %', tbl USING ERRCODE = '42809';
@@ -246,6 +249,9 @@ BEGIN
 		RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22023';
 	END IF;
 	SELECT relkind INTO k FROM pg_class WHERE oid = tbl;
+	IF k IS NULL THEN
+		RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = '42P01';
+	END IF;
 	IF k NOT IN ('r', 'p', 'v', 'm', 'f') THEN
 		RAISE EXCEPTION '"%" is not a table or view', tbl USING ERRCODE = '42809';
 	END IF;
@@ -355,6 +361,10 @@ AS $$
 BEGIN
 	IF kid IS NULL THEN
 		RAISE EXCEPTION 'JWT key id must not be null' USING ERRCODE = '22023';
+	END IF;
+	IF length(kid) > 256 THEN
+		RAISE EXCEPTION 'JWT key id is too long' USING ERRCODE = '22023',
+			DETAIL = 'Key ids are at most 256 characters.';
 	END IF;
 	DELETE FROM tenant_isolation.jwt_key k WHERE k.kid = drop_jwt_key.kid;
 	IF NOT FOUND THEN

@@ -1098,6 +1098,10 @@ ti_audit_flush(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to flush the audit log"),
 				 errdetail("Only superusers and members of tenant_isolation_admin may flush the audit log.")));
+	if (timeout_ms < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout must not be negative")));
 	ti_audit_require_ring();
 	if (ti_audit_flush_paused)
 		PG_RETURN_BOOL(false);

@@ -588,10 +588,15 @@ ti_assume_tenant(PG_FUNCTION_ARGS)
 				 errmsg("a reason is required to assume a tenant context")));
 	tenant = PG_GETARG_UUID_P(0);
 	reason = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (strspn(reason, " \t\r\n") == strlen(reason))
+	if (strspn(reason, " \t\r\n\f\v") == strlen(reason))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a reason is required to assume a tenant context")));
+	if (strlen(reason) > 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the reason is too long"),
+				 errdetail("A reason is at most 1000 bytes.")));
 	tenant_str = ti_uuid_to_cstring(tenant);
 	if (!ti_tenant_status(tenant, &active))
 		ereport(ERROR,

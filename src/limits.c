@@ -1707,6 +1707,15 @@ ti_reset_tenant_stats(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to reset tenant statistics")));
+	if (only != NULL)
+	{
+		bool		active;
+
+		if (!ti_tenant_status(only, &active))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("tenant %s does not exist", ti_uuid_to_cstring(only))));
+	}
 
 	LWLockAcquire(ti_lshared->lock, LW_SHARED);
 	hash_seq_init(&status, ti_tenant_hash);
@@ -1754,6 +1763,14 @@ ti_resync_tenant_rows(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	}
 	tenant = *PG_GETARG_UUID_P(0);
+	{
+		bool		active;
+
+		if (!ti_tenant_status(&tenant, &active))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("tenant %s does not exist", ti_uuid_to_cstring(&tenant))));
+	}
 	if (ti_context_get(&ctx) && !ti_uuid_eq(&ctx, &tenant))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

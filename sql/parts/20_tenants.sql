@@ -126,7 +126,7 @@ AS $$
 DECLARE
 	new_id uuid := coalesce(id, gen_random_uuid());
 BEGIN
-	IF name IS NULL OR length(btrim(name)) = 0 THEN
+	IF name IS NULL OR name !~ '[^[:space:]]' THEN
 		RAISE EXCEPTION 'tenant name must not be empty' USING ERRCODE = '22023';
 	END IF;
 	IF length(name) > 200 THEN
@@ -134,7 +134,7 @@ BEGIN
 			DETAIL = 'Tenant names are at most 200 characters.';
 	END IF;
 	IF tier IS NULL OR tier NOT IN ('shared', 'schema') THEN
-		RAISE EXCEPTION 'unknown tenant tier "%"', tier USING ERRCODE = '22023',
+		RAISE EXCEPTION 'unknown tenant tier "%"', left(tier, 40) USING ERRCODE = '22023',
 			HINT = 'Use ''shared'' or ''schema''.';
 	END IF;
 	IF EXISTS (SELECT 1 FROM tenant_isolation.tenant t WHERE t.name = create_tenant.name) THEN
@@ -214,7 +214,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	PERFORM tenant_isolation._require_tenant(id);
-	IF placement IS NOT NULL AND (length(btrim(placement)) = 0 OR length(placement) > 200) THEN
+	IF placement IS NOT NULL AND (placement !~ '[^[:space:]]' OR length(placement) > 200) THEN
 		RAISE EXCEPTION 'invalid placement label' USING ERRCODE = '22023',
 			HINT = 'A placement is a non-empty label of at most 200 characters, or NULL for this database.';
 	END IF;
@@ -284,6 +284,9 @@ BEGIN
 		RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22023';
 	END IF;
 	SELECT relkind INTO k FROM pg_class WHERE oid = tbl;
+	IF k IS NULL THEN
+		RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = '42P01';
+	END IF;
 	IF k NOT IN ('r', 'p') THEN
 		RAISE EXCEPTION '"%" is not a table', tbl USING ERRCODE = '42809';
 	END IF;
@@ -317,7 +320,7 @@ DECLARE
 	t record;
 	caller_path text := current_setting('search_path');
 BEGIN
-	IF ddl IS NULL OR length(btrim(ddl)) = 0 THEN
+	IF ddl IS NULL OR ddl !~ '[^[:space:]]' THEN
 		RAISE EXCEPTION 'ddl must not be empty' USING ERRCODE = '22023';
 	END IF;
 	PERFORM tenant_isolation._require_no_context('migrate_tenant_schemas()');
@@ -399,7 +402,8 @@ BEGIN
 	PERFORM tenant_isolation._require_no_context('move_tenant()');
 	t := tenant_isolation._require_tenant(id);
 	IF tier IS NULL OR tier NOT IN ('shared', 'schema') THEN
-		RAISE EXCEPTION 'unknown tenant tier "%"', tier USING ERRCODE = '22023';
+		RAISE EXCEPTION 'unknown tenant tier "%"', left(tier, 40) USING ERRCODE = '22023',
+			HINT = 'Use ''shared'' or ''schema''.';
 	END IF;
 	IF t.tier = tier THEN
 		RAISE EXCEPTION 'tenant % is already in tier "%"', id, tier USING ERRCODE = '22023';
@@ -494,7 +498,7 @@ CREATE FUNCTION tenant_isolation.set_tenant_setting(id uuid, key text, value jso
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	IF key IS NULL OR length(btrim(key)) = 0 OR length(key) > 200 THEN
+	IF key IS NULL OR key !~ '[^[:space:]]' OR length(key) > 200 THEN
 		RAISE EXCEPTION 'setting key must be a non-empty text of at most 200 characters'
 			USING ERRCODE = '22023';
 	END IF;

@@ -38,6 +38,12 @@ run_suite regress tempcheck
 run_suite regress-forced-parallel tempcheck-parallel
 run_suite isolation isocheck
 run_suite tap tapcheck
+echo "== stress (short)"
+if STRESS_SECONDS=${TI_STRESS_SECONDS:-30} bash "$TI_TOP/test/hardening/stress.sh"; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1)); status=1
+fi
 if [ -x "$TI_TOP/test/fuzz/run.sh" ] || [ -f "$TI_TOP/test/fuzz/run.sh" ]; then
 	echo "== fuzz"
 	if bash "$work/test/fuzz/run.sh" "${TI_FUZZ_SECONDS:-60}"; then
