@@ -160,7 +160,7 @@ is($s1->query_safe("SELECT encode(substr(tenant_isolation.encrypt('x'), 3, 4), '
 is($s1->query_safe("SELECT tenant_isolation.decrypt_text(data) FROM ct WHERE label = 'b1'"),
 	'B-SECRET one', 'session 1 still decrypts the retired version');
 
-$node->safe_psql('postgres', "SELECT tenant_isolation.drop_tenant('$tenant_b')");
+$node->safe_psql('postgres', "SELECT tenant_isolation.drop_tenant('$tenant_b', force => true)");
 ($stdout, $ret) = $s1->query("SELECT tenant_isolation.decrypt_text(data) FROM ct WHERE label = 'b1'");
 like($s1->{stderr}, qr/could not decrypt data/,
 	'after drop_tenant in another session, session 1 cannot decrypt (keys shredded)');
