@@ -76,6 +76,16 @@ run_target() {
 for t in $targets; do
 	"build_$t"
 done
+# libFuzzer reports every new and reduced input; keep that in a log and show
+# its end (and everything when a target fails).
 for t in $targets; do
-	run_target "$t"
+	log="$here/corpus-work/fuzz_$t.log"
+	mkdir -p "$here/corpus-work"
+	if run_target "$t" >"$log" 2>&1; then
+		tail -n 12 "$log"
+	else
+		cat "$log"
+		echo "fuzz_$t: FAILED" >&2
+		exit 1
+	fi
 done
