@@ -67,6 +67,13 @@ SELECT pg_catalog.pg_extension_config_dump('tenant_isolation.global_table', '');
 CREATE FUNCTION tenant_isolation.current_tenant() RETURNS uuid
 	AS 'MODULE_PATHNAME', 'ti_current_tenant' LANGUAGE C STABLE PARALLEL SAFE;
 
+-- The identity on uuid.  Every plan that depends on the tenant context (the
+-- injected quals, the WITH CHECK of the row security policy) records a
+-- dependency on it, so that a change of tenant invalidates exactly those
+-- plans (see src/context.c).
+CREATE FUNCTION tenant_isolation._tenant_dependency(uuid) RETURNS uuid
+	AS 'MODULE_PATHNAME', 'ti_tenant_dependency' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 CREATE FUNCTION tenant_isolation.logout() RETURNS void
 	AS 'MODULE_PATHNAME', 'ti_logout' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 

@@ -35,8 +35,11 @@
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -67,8 +70,10 @@ static Oid	ti_namespace_oid = InvalidOid;
 static Oid	ti_protected_catalog_oid = InvalidOid;
 static Oid	ti_tenant_catalog_oid = InvalidOid;
 static Oid	ti_tenant_pkey_oid = InvalidOid;
+static Oid	ti_dependency_oid = InvalidOid;
 
 PG_FUNCTION_INFO_V1(ti_invalidate_rel);
+PG_FUNCTION_INFO_V1(ti_tenant_dependency);
 
 static void ti_cache_reset(void);
 static void ti_relcache_callback(Datum arg, Oid relid);
@@ -159,11 +164,20 @@ ti_extension_present(void)
 												 ti_namespace_oid);
 	ti_tenant_catalog_oid = get_relname_relid("tenant", ti_namespace_oid);
 	ti_tenant_pkey_oid = get_relname_relid("tenant_pkey", ti_namespace_oid);
+	{
+		Oid			argtypes[1] = {UUIDOID};
+
+		ti_dependency_oid = LookupFuncName(list_make2(makeString(TI_SCHEMA),
+													  makeString("_tenant_dependency")),
+										   1, argtypes, true);
+	}
 	/* Not cached while CREATE EXTENSION is half way: tables come later. */
 	if (!OidIsValid(ti_protected_catalog_oid) ||
 		!OidIsValid(ti_tenant_catalog_oid) ||
-		!OidIsValid(ti_tenant_pkey_oid))
+		!OidIsValid(ti_tenant_pkey_oid) ||
+		!OidIsValid(ti_dependency_oid))
 		return false;
+	ti_remember_dependency(ti_dependency_oid);
 	ti_ext_state = 1;
 	return true;
 }
@@ -439,6 +453,25 @@ ti_tenant_status(const pg_uuid_t *tenant, bool *active)
 
 	*active = info.active;
 	return exists;
+}
+
+/*
+ * ti_dependency_func
+ *		OID of tenant_isolation._tenant_dependency(uuid), or InvalidOid.
+ */
+Oid
+ti_dependency_func(void)
+{
+	return ti_extension_present() ? ti_dependency_oid : InvalidOid;
+}
+
+/*
+ * _tenant_dependency(uuid) RETURNS uuid: the identity.
+ */
+Datum
+ti_tenant_dependency(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 }
 
 /*

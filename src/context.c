@@ -19,8 +19,17 @@
  * is replaced by '' at the start of the next statement (ti_context_normalize)
  * so that SHOW and parallel workers agree with the leader.
  *
- * A change of the effective tenant resets the plan cache: injected quals
- * carry the tenant as a Const, so every cached plan must be rebuilt.  When a
+ * Plans carry the tenant as a Const, so a cached plan must never run under
+ * another context than the one it was made in.  Every tenant-dependent plan
+ * (injected quals, the policy's WITH CHECK) records a dependency on
+ * tenant_isolation._tenant_dependency,
+ * and invalidating that one function's syscache entry locally invalidates
+ * exactly those plans and no others.  That happens when the session enters
+ * a tenant other than the one the cached plans were made for; leaving a
+ * context for none (the end of a login_local() transaction) invalidates
+ * nothing, so a pooled client that logs into the same tenant again reuses
+ * its plans, and executor.c refuses to run a tenant-dependent plan without a
+ * context.  When a
  * session moves from one tenant to another (or to none), holdable cursors and
  * temporary objects made under the previous tenant are discarded as well.
  *
@@ -43,6 +52,9 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/plancache.h"
+#include "utils/syscache.h"
+#include "utils/inval.h"
+#include "nodes/plannodes.h"
 #include "utils/portal.h"
 
 #include "tenant_isolation.h"
@@ -63,6 +75,18 @@ static uint64 ti_poison_epoch = 0;
 
 /* The effective context, kept in step by the assign hook. */
 static TiContextExtra *ti_current_extra = NULL;
+
+/*
+ * Which tenant the cached tenant-dependent plans were made for, and whether
+ * unscoped plans (a superuser without a context) may be cached too.
+ */
+static bool ti_plans_for_has = false;
+static pg_uuid_t ti_plans_for;
+static bool ti_unscoped_plans = false;
+
+/* syscache hash of _tenant_dependency's pg_proc row; 0 while unknown */
+static Oid	ti_dependency_funcid = InvalidOid;
+static uint32 ti_dependency_hash = 0;
 static bool ti_eff_has = false;
 static pg_uuid_t ti_eff_tenant;
 
@@ -195,11 +219,85 @@ ti_set_effective(bool has, const pg_uuid_t *tenant)
 	ti_eff_has = has;
 	if (has)
 		ti_eff_tenant = *tenant;
-	if (changed)
+	if (!changed)
+		return;
+
+	/* entering a tenant the cached plans were not made for */
+	if (has && (!ti_plans_for_has || ti_unscoped_plans ||
+				memcmp(tenant->data, ti_plans_for.data, UUID_LEN) != 0))
 	{
-		ResetPlanCache();
-		ti_limits_on_context_end();		/* never fails; safe during abort */
+		/* unscoped plans record no dependency: only a full reset finds them */
+		if (ti_unscoped_plans)
+			ResetPlanCache();
+		ti_invalidate_tenant_plans();
+		ti_plans_for = *tenant;
+		ti_plans_for_has = true;
+		ti_unscoped_plans = false;
 	}
+	ti_limits_on_context_end();		/* never fails; safe during abort */
+}
+
+/*
+ * ti_remember_dependency
+ *		catalog.c found _tenant_dependency: keep what invalidation needs, so
+ *		that it works without catalog access (it runs during abort).
+ */
+void
+ti_remember_dependency(Oid funcid)
+{
+	if (funcid == ti_dependency_funcid)
+		return;
+	ti_dependency_funcid = funcid;
+	ti_dependency_hash = GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(funcid));
+}
+
+/*
+ * ti_invalidate_tenant_plans
+ *		Invalidate, in this backend only, every cached plan that depends on
+ *		the tenant context.  The plan cache treats it like a change of the
+ *		function _tenant_dependency.  Never fails.
+ */
+void
+ti_invalidate_tenant_plans(void)
+{
+	if (ti_dependency_hash != 0)
+		CallSyscacheCallbacks(PROCOID, ti_dependency_hash);
+	else
+		ResetPlanCache();		/* nothing planned yet; cheap anyway */
+}
+
+/*
+ * ti_note_unscoped_plan
+ *		A superuser without a context planned a protected relation unscoped:
+ *		that plan must not survive into any tenant's context.  It records no
+ *		tenant dependency (it is valid without a context), so entering a
+ *		tenant afterwards resets the whole plan cache.
+ */
+void
+ti_note_unscoped_plan(void)
+{
+	ti_unscoped_plans = true;
+}
+
+/*
+ * ti_plan_depends_on_tenant
+ *		Does a PlannedStmt's invalItems list record the tenant dependency?
+ */
+bool
+ti_plan_depends_on_tenant(List *invalItems)
+{
+	ListCell   *lc;
+
+	if (ti_dependency_hash == 0)
+		return false;
+	foreach(lc, invalItems)
+	{
+		PlanInvalItem *item = (PlanInvalItem *) lfirst(lc);
+
+		if (item->cacheId == PROCOID && item->hashValue == ti_dependency_hash)
+			return true;
+	}
+	return false;
 }
 
 static void
@@ -434,6 +532,9 @@ ti_context_clear(bool local)
 	ti_set_guc("", "", local);
 	ti_context_is_local = false;
 	ti_limits_on_context(NULL, local);
+	/* an explicit logout also drops the plans (superusers plan unscoped) */
+	ti_invalidate_tenant_plans();
+	ti_plans_for_has = false;
 	ti_last_has = false;
 }
 
@@ -475,6 +576,12 @@ ti_context_normalize(void)
 void
 ti_context_after_utility(void)
 {
+	/* RESET ALL / SET of the context left no context: drop tenant plans */
+	if (!ti_eff_has && ti_plans_for_has)
+	{
+		ti_invalidate_tenant_plans();
+		ti_plans_for_has = false;
+	}
 	if (!ti_last_has)
 		return;
 	if (ti_eff_has && memcmp(ti_eff_tenant.data, ti_last_tenant.data, UUID_LEN) == 0)

@@ -106,7 +106,32 @@ static void
 ti_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	if (!IsParallelWorker())
+	{
 		ti_context_normalize();
+
+		/*
+		 * A cached plan made in a tenant's context may outlive it (the end of
+		 * a login_local transaction does not invalidate plans, so that the
+		 * next login into the same tenant reuses them).  It must not run
+		 * without a context: for an ordinary role that is the usual denial,
+		 * for a superuser the plan would be wrongly scoped.
+		 */
+		if (queryDesc->plannedstmt &&
+			!ti_context_get(NULL) &&
+			ti_plan_depends_on_tenant(queryDesc->plannedstmt->invalItems))
+		{
+			if (!superuser())
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("no tenant context for a statement on protected tables"),
+						 errhint("Call tenant_isolation.login() first.")));
+			ti_invalidate_tenant_plans();
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cached plan was made in a tenant context that has ended"),
+					 errhint("Execute the statement again; its plan has been invalidated.")));
+		}
+	}
 
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);

@@ -19,8 +19,9 @@
  * another tenant, while leakproof clauses (the tenant qual itself, key
  * equalities) remain usable as index conditions and for partition pruning.
  * The tenant is a Const, so the planner sees the value (per-tenant
- * statistics, plan-time pruning); context.c resets the plan cache whenever
- * the effective tenant changes.
+ * statistics, plan-time pruning); the plan records a dependency on
+ * _tenant_dependency() so that context.c can invalidate it when the session
+ * enters another tenant.
  *
  * Children of an appendrel are handled where their quals come from: an
  * inheritance child of a protected parent receives the parent's quals by
@@ -70,6 +71,7 @@
 #include "optimizer/paths.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/plancat.h"
+#include "optimizer/planmain.h"
 #include "optimizer/planner.h"
 #include "optimizer/restrictinfo.h"
 #include "parser/parsetree.h"
@@ -219,7 +221,9 @@ ti_get_relation_info(PlannerInfo *root, Oid relid, bool inhparent,
 	{
 		if (superuser())
 		{
+			/* unscoped: must not survive into a tenant's context */
 			ti_plan_role_dependent = true;
+			ti_note_unscoped_plan();
 			return;
 		}
 		ti_audit("denied_no_context", get_rel_name(relid),
@@ -235,6 +239,8 @@ ti_get_relation_info(PlannerInfo *root, Oid relid, bool inhparent,
 
 	qual = ti_make_tenant_qual(rel->relid, info->tenant_attno, &tenant);
 	rte->securityQuals = lcons(list_make1(qual), rte->securityQuals);
+	/* the plan is only valid in this tenant's context (context.c) */
+	record_plan_function_dependency(root, ti_dependency_func());
 	root->qual_security_level = Max(root->qual_security_level,
 									list_length(rte->securityQuals));
 	if (parent != NULL)
@@ -306,8 +312,21 @@ ti_rls_permissive(CmdType cmdtype, Relation relation)
 	policy->permissive = true;
 	policy->qual = (Expr *) makeBoolConst(true, false);
 	if (ti_context_get(&tenant))
-		policy->with_check_qual = ti_make_tenant_qual(1, info->tenant_attno,
-													  &tenant);
+	{
+		OpExpr	   *check = (OpExpr *) ti_make_tenant_qual(1, info->tenant_attno,
+														   &tenant);
+
+		/*
+		 * Wrap the constant in _tenant_dependency() so that the rewritten
+		 * query (cached by the plan cache) records the dependency too; the
+		 * planner folds the call away.
+		 */
+		lsecond(check->args) = makeFuncExpr(ti_dependency_func(), UUIDOID,
+											list_make1(lsecond(check->args)),
+											InvalidOid, InvalidOid,
+											COERCE_EXPLICIT_CALL);
+		policy->with_check_qual = (Expr *) check;
+	}
 	else
 		policy->with_check_qual = (Expr *) makeBoolConst(false, false);
 	policy->hassublinks = false;

@@ -53,6 +53,10 @@ extern void ti_context_poison(void);
 extern void ti_context_normalize(void);
 extern void ti_context_after_utility(void);
 extern bool ti_is_admin(Oid roleid);
+extern void ti_remember_dependency(Oid funcid);
+extern void ti_invalidate_tenant_plans(void);
+extern void ti_note_unscoped_plan(void);
+extern bool ti_plan_depends_on_tenant(List *invalItems);
 
 /* executor.c: statements that read protected tables and are running now */
 extern void ti_check_session_tenant(void);
@@ -87,6 +91,7 @@ extern bool ti_extension_present(void);
 extern TiRelInfo *ti_lookup_rel(Oid relid);
 extern bool ti_tenant_status(const pg_uuid_t *tenant, bool *active);
 extern Oid	ti_admin_role_oid(void);
+extern Oid	ti_dependency_func(void);
 
 /* planner.c */
 extern void ti_install_planner_hooks(void);
