@@ -174,10 +174,11 @@ ti_extension_present(void)
 	/* Not cached while CREATE EXTENSION is half way: tables come later. */
 	if (!OidIsValid(ti_protected_catalog_oid) ||
 		!OidIsValid(ti_tenant_catalog_oid) ||
-		!OidIsValid(ti_tenant_pkey_oid) ||
-		!OidIsValid(ti_dependency_oid))
+		!OidIsValid(ti_tenant_pkey_oid))
 		return false;
-	ti_remember_dependency(ti_dependency_oid);
+	/* without it (never in a released version) plans are reset wholesale */
+	if (OidIsValid(ti_dependency_oid))
+		ti_remember_dependency(ti_dependency_oid);
 	ti_ext_state = 1;
 	return true;
 }

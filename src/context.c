@@ -222,6 +222,14 @@ ti_set_effective(bool has, const pg_uuid_t *tenant)
 	if (!changed)
 		return;
 
+	/* no dependency to invalidate by: every change resets every plan */
+	if (ti_dependency_hash == 0)
+	{
+		ResetPlanCache();
+		ti_limits_on_context_end();
+		return;
+	}
+
 	/* entering a tenant the cached plans were not made for */
 	if (has && (!ti_plans_for_has || ti_unscoped_plans ||
 				memcmp(tenant->data, ti_plans_for.data, UUID_LEN) != 0))

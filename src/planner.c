@@ -240,7 +240,8 @@ ti_get_relation_info(PlannerInfo *root, Oid relid, bool inhparent,
 	qual = ti_make_tenant_qual(rel->relid, info->tenant_attno, &tenant);
 	rte->securityQuals = lcons(list_make1(qual), rte->securityQuals);
 	/* the plan is only valid in this tenant's context (context.c) */
-	record_plan_function_dependency(root, ti_dependency_func());
+	if (OidIsValid(ti_dependency_func()))
+		record_plan_function_dependency(root, ti_dependency_func());
 	root->qual_security_level = Max(root->qual_security_level,
 									list_length(rte->securityQuals));
 	if (parent != NULL)
@@ -311,7 +312,7 @@ ti_rls_permissive(CmdType cmdtype, Relation relation)
 									TYPALIGN_INT);
 	policy->permissive = true;
 	policy->qual = (Expr *) makeBoolConst(true, false);
-	if (ti_context_get(&tenant))
+	if (ti_context_get(&tenant) && OidIsValid(ti_dependency_func()))
 	{
 		OpExpr	   *check = (OpExpr *) ti_make_tenant_qual(1, info->tenant_attno,
 														   &tenant);
@@ -327,6 +328,9 @@ ti_rls_permissive(CmdType cmdtype, Relation relation)
 											COERCE_EXPLICIT_CALL);
 		policy->with_check_qual = (Expr *) check;
 	}
+	else if (ti_context_get(&tenant))
+		policy->with_check_qual = ti_make_tenant_qual(1, info->tenant_attno,
+													  &tenant);
 	else
 		policy->with_check_qual = (Expr *) makeBoolConst(false, false);
 	policy->hassublinks = false;

@@ -40,6 +40,12 @@ run_suite regress tempcheck
 run_suite regress-forced-parallel tempcheck-parallel
 run_suite isolation isocheck
 run_suite tap tapcheck
+echo "== benchmark smoke (runs, and the extension returns the literal variant's rows)"
+if BENCH_SMOKE=1 BENCH_OUT="$work/bench-out" bash "$TI_TOP/test/bench/run.sh"; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1)); status=1
+fi
 echo "== stress (short)"
 if STRESS_SECONDS=${TI_STRESS_SECONDS:-30} bash "$TI_TOP/test/hardening/stress.sh"; then
 	passed=$((passed + 1))
