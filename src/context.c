@@ -406,7 +406,29 @@ ti_check_change_allowed(void)
 static void
 ti_leave_previous_tenant(void)
 {
-	PortalHashTableDeleteAll();
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	/*
+	 * A loop over a query (PL/pgSQL FOR, a cursor being fetched by a
+	 * function) pins its portal, and PortalHashTableDeleteAll refuses to
+	 * drop a pinned portal with an internal error.  Say what is wrong
+	 * instead; the transaction is aborting anyway.
+	 */
+	PG_TRY();
+	{
+		PortalHashTableDeleteAll();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot change the tenant context while a loop over a query is running"),
+				 errdetail("Changing the tenant closes every open cursor, and this one is in use."),
+				 errhint("Change the context before the loop, or in a statement of its own.")));
+	}
+	PG_END_TRY();
 	ResetTempTableNamespace();
 	ti_keys_on_context_change();
 }

@@ -131,3 +131,19 @@ SELECT count(*) FROM b_copy;
 -- logout discards them
 SELECT tenant_isolation.logout();
 SELECT count(*) FROM b_copy;
+
+-- A loop over a query pins its cursor: switching tenants inside it is
+-- refused with a clear error (the switch would close that cursor).
+CREATE FUNCTION public.switch_in_loop() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT code FROM countries LOOP
+		PERFORM tenant_isolation.assume_tenant(
+			CASE WHEN r.code = 'fr' THEN 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa'::uuid
+				 ELSE 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb'::uuid END, 'loop test');
+	END LOOP;
+END
+$$;
+SELECT switch_in_loop();
+SELECT tenant_isolation.current_tenant();
