@@ -15,10 +15,7 @@ OBJS = $(WIN32RES) \
 	src/limits.o \
 	src/keys.o \
 	src/jwt.o
-# The 1.0 install script is assembled from its parts while 1.0 is being
-# written: sql/tenant_isolation--1.0.sql (core, JWT) and sql/parts/*.sql.
-DATA_built = tenant_isolation--1.0.sql
-DATA = $(filter-out sql/tenant_isolation--1.0.sql,$(wildcard sql/tenant_isolation--*.sql))
+DATA = $(wildcard sql/tenant_isolation--*.sql)
 PGFILEDESC = "tenant_isolation - tenant scoping for shared tables"
 PG_CPPFLAGS = -I$(srcdir)/src
 SHLIB_LINK  = -lcrypto -lsodium
@@ -32,8 +29,6 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-tenant_isolation--1.0.sql: sql/tenant_isolation--1.0.sql $(sort $(wildcard sql/parts/*.sql))
-	cat $^ > $@
 
 # PGXS "make check" does nothing for extensions in PostgreSQL 15 and exits 0;
 # these targets run pg_regress against a temporary instance instead.
