@@ -393,6 +393,29 @@ COMMIT;
 SELECT tenant_isolation.current_tenant();
 RESET ROLE;
 RESET tenant_isolation.allow_session_login;
+-- A plan cached under a transaction-scoped context is kept for the next
+-- login into the same tenant, but never runs without a context.
+CREATE TABLE jwt_docs (tenant_id uuid NOT NULL, body text);
+SELECT tenant_isolation.protect_table('jwt_docs');
+INSERT INTO jwt_docs VALUES ('00000000-0000-4000-8000-0000000000a1', 'a1 row'),
+	('00000000-0000-4000-8000-0000000000b2', 'B-SECRET b2 row');
+GRANT SELECT ON jwt_docs TO regress_jwt_user;
+SET plan_cache_mode = force_generic_plan;
+SET ROLE regress_jwt_user;
+BEGIN;
+SELECT tenant_isolation.login_local(:'good') IS NOT NULL AS local_ok;
+PREPARE jq AS SELECT body FROM jwt_docs;
+EXECUTE jq;
+COMMIT;
+EXECUTE jq;
+BEGIN;
+SELECT tenant_isolation.login_local(:'good') IS NOT NULL AS local_ok;
+EXECUTE jq;
+COMMIT;
+RESET ROLE;
+DEALLOCATE jq;
+RESET plan_cache_mode;
+DROP TABLE jwt_docs;
 
 ------------------------------------------------------------------------------
 -- Clean up
