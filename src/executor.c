@@ -23,7 +23,9 @@
  * (per-tenant statement limits and statistics).
  *
  * ExecutorStart also replaces a context value that a failed login made stale
- * (context.c), before the leader can launch parallel workers with it.
+ * and discards what a previous tenant left (context.c), before the leader
+ * can launch parallel workers; ExecutorCheckPerms reports the temporary
+ * relations a statement writes, which then belong to the current context.
  *
  * Copyright (c) 2026, tenant_isolation developers
  *
@@ -107,7 +109,7 @@ ti_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	if (!IsParallelWorker())
 	{
-		ti_context_normalize();
+		ti_ctx_statement_start(false);
 
 		/*
 		 * A cached plan made in a tenant's context may outlive it (the end of
@@ -284,6 +286,7 @@ static bool
 ti_ExecutorCheckPerms(List *rangeTable, bool ereport_on_violation)
 {
 	ListCell   *lc;
+	bool		checked = false;
 
 	if (prev_ExecutorCheckPerms &&
 		!prev_ExecutorCheckPerms(rangeTable, ereport_on_violation))
@@ -294,11 +297,16 @@ ti_ExecutorCheckPerms(List *rangeTable, bool ereport_on_violation)
 	{
 		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 
-		if (rte->rtekind == RTE_RELATION)
+		if (rte->rtekind != RTE_RELATION)
+			continue;
+		if (!checked)
 		{
 			ti_check_session_tenant();
-			break;
+			checked = true;
 		}
+		/* a temporary relation written now belongs to the context now */
+		if (rte->requiredPerms & (ACL_INSERT | ACL_UPDATE | ACL_DELETE))
+			ti_ctx_note_write(rte->relid);
 	}
 	return true;
 }

@@ -737,7 +737,7 @@ ti_jwt_reject(const char *reason, const char *kid)
 	const char *logkid = ti_jwt_loggable_kid(kid);
 
 	ti_jwt_rejecting = true;
-	ti_context_poison();
+	ti_ctx_poison(true);
 	ti_audit("login_failed", NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 			 reason);
 	ereport(ERROR,
@@ -1070,6 +1070,13 @@ ti_login_guts(FunctionCallInfo fcinfo, bool local, pg_uuid_t *result)
 	token = VARDATA_ANY(arg);
 	len = VARSIZE_ANY_EXHDR(arg);
 
+	/*
+	 * A token written into a utility statement (CALL, DO, EXECUTE) stays
+	 * verbatim in pg_stat_statements and the log: refuse it, even if valid.
+	 */
+	if (ti_ctx_token_in_statement_text(token, len))
+		ti_jwt_reject("JWT written literally into a utility statement", NULL);
+
 	/* a key dropped by another session must be seen now, not at next xact */
 	AcceptInvalidationMessages();
 	ti_jwt_crypto_init();
@@ -1110,7 +1117,7 @@ ti_login_guts(FunctionCallInfo fcinfo, bool local, pg_uuid_t *result)
 	if (hit == NULL)
 		ti_jwt_cache_store(hash, &v);
 
-	ti_context_set(result, claims, local);
+	ti_ctx_enter(result, claims, local);
 	ti_audit("login", ti_uuid_to_cstring(result), 0, NULL);
 }
 
@@ -1139,7 +1146,7 @@ ti_login_common(FunctionCallInfo fcinfo, bool local)
 	PG_CATCH();
 	{
 		if (!ti_jwt_rejecting)
-			ti_context_poison();
+			ti_ctx_poison(false);	/* unwinding: cursors close later */
 		ti_jwt_rejecting = false;
 		PG_RE_THROW();
 	}
@@ -1163,7 +1170,7 @@ ti_login(PG_FUNCTION_ARGS)
 	 */
 	if (!ti_allow_session_login)
 	{
-		ti_context_poison();
+		ti_ctx_poison(true);
 		ti_audit("login_failed", NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 				 "session login not allowed");
 		ereport(ERROR,
