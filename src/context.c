@@ -180,6 +180,9 @@ typedef struct TiTempRel
 
 static HTAB *ti_temp_rels = NULL;
 
+/* Did the last ti_ctx_statement_start drop temporary relations? */
+static bool ti_dropped_temp_rels = false;
+
 /* Session-level custom settings as registered at the last transition. */
 #define TI_SETTING_NAMELEN 128
 typedef struct TiSetting
@@ -857,6 +860,7 @@ ti_discard_temp_rels(const TiTag *keep)
 								 PERFORM_DELETION_INTERNAL |
 								 PERFORM_DELETION_QUIETLY);
 		CommandCounterIncrement();
+		ti_dropped_temp_rels = true;
 	}
 }
 
@@ -1209,18 +1213,21 @@ ti_ctx_settle(bool may_close_portals)
  * ti_ctx_statement_start
  *		At the start of every statement (executor.c, utility.c): replace a
  *		value that a failed login made stale by '', and discard what a
- *		previous tenant left behind.  may_close_portals is false in
+ *		previous tenant left behind; true if that dropped temporary
+ *		relations (a statement planned before may name them).
+ *		may_close_portals is false in
  *		ExecutorStart, which may run inside PortalStart of a portal that a
  *		close would free under its caller; utility statements close them.
  *
  * Not in parallel mode, where GUCs cannot change; the leader normalizes
  * before it launches workers.
  */
-void
+bool
 ti_ctx_statement_start(bool may_close_portals)
 {
+	ti_dropped_temp_rels = false;
 	if (IsInParallelMode() || !IsTransactionState())
-		return;
+		return false;
 	if (!ti_eff.has && ti_tenant_id_string != NULL &&
 		ti_tenant_id_string[0] != '\0')
 	{
@@ -1228,6 +1235,7 @@ ti_ctx_statement_start(bool may_close_portals)
 		ti_set_guc("", "", false);
 	}
 	ti_ctx_settle(may_close_portals);
+	return ti_dropped_temp_rels;
 }
 
 /*

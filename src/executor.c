@@ -109,7 +109,27 @@ ti_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	if (!IsParallelWorker())
 	{
-		ti_ctx_statement_start(false);
+		/*
+		 * A statement planned before what a previous tenant left was
+		 * discarded (after a failed login) may name a dropped temporary
+		 * relation: say so, instead of failing to open it.
+		 */
+		if (ti_ctx_statement_start(false) && queryDesc->plannedstmt)
+		{
+			ListCell   *lc;
+
+			foreach(lc, queryDesc->plannedstmt->rtable)
+			{
+				RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+				if (rte->rtekind == RTE_RELATION &&
+					!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(rte->relid)))
+					ereport(ERROR,
+							(errcode(ERRCODE_UNDEFINED_TABLE),
+							 errmsg("relation was discarded with the objects of the previous tenant context"),
+							 errdetail("Temporary relations made or written under another tenant are dropped when the context changes.")));
+			}
+		}
 
 		/*
 		 * A cached plan made in a tenant's context may outlive it (the end of

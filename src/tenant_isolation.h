@@ -81,7 +81,7 @@ extern void ti_ctx_schema_enter(const struct TiTenantInfo *info, bool local);
 extern void ti_ctx_schema_leave(bool local);
 
 /* statement boundaries and object bookkeeping (executor.c, utility.c) */
-extern void ti_ctx_statement_start(bool may_close_portals);
+extern bool ti_ctx_statement_start(bool may_close_portals);
 extern void ti_context_after_utility(void);
 extern void ti_ctx_note_write(Oid relid);
 extern bool ti_ctx_token_in_statement_text(const char *token, size_t len);
