@@ -728,8 +728,9 @@ ti_jwt_loggable_kid(const char *kid)
  * ti_jwt_reject
  *		Fail a login: poison the context first (a failed login leaves no
  *		context, not even the previous one), audit, then raise 28000 with the
- *		reason.  The statement is hidden from the log because it may contain
- *		the token as a literal.
+ *		reason.  The statement and the context (PL/pgSQL shows the SQL
+ *		statement that called login) are hidden from the log because they
+ *		may contain the token as a literal.
  */
 static void
 ti_jwt_reject(const char *reason, const char *kid)
@@ -744,7 +745,8 @@ ti_jwt_reject(const char *reason, const char *kid)
 			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 			 errmsg("%s", reason),
 			 logkid ? errdetail_log("JWT key id \"%s\".", logkid) : 0,
-			 errhidestmt(true)));
+			 errhidestmt(true),
+			 errhidecontext(true)));
 	pg_unreachable();
 }
 
