@@ -935,6 +935,8 @@ ti_discard_settings(const TiTag *keep)
 		}
 		if (strlen(gconf->name) >= TI_SETTING_NAMELEN)
 			continue;			/* unregistered: its next change counts */
+		if (s != NULL && strcmp(s->value, value) == 0)
+			continue;			/* registered, unchanged */
 		if (s == NULL)
 		{
 			s = hash_search(ti_settings, gconf->name, HASH_ENTER, NULL);
@@ -1129,6 +1131,7 @@ ti_ctx_enter(const pg_uuid_t *tenant, const char *claims_json, bool local)
 	TiTag		t;
 
 	ti_check_change_allowed();
+	ti_next_schema = false;		/* whatever an earlier error left */
 
 	t.has = true;
 	t.tenant = *tenant;
@@ -1185,8 +1188,24 @@ ti_ctx_poison(bool close_cursors)
 	memset(&none, 0, sizeof(none));
 	ti_poison_epoch++;
 	ti_set_effective(&none);
+	ti_portals_dirty = true;
 	if (close_cursors && ti_obj.has)
-		ti_close_portals();
+	{
+		MemoryContext oldcxt = CurrentMemoryContext;
+
+		/* best effort: the login error must stay the one reported */
+		PG_TRY();
+		{
+			PortalHashTableDeleteAll();
+			ti_portals_dirty = false;
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(oldcxt);
+			FlushErrorState();
+		}
+		PG_END_TRY();
+	}
 }
 
 /*
