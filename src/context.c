@@ -92,6 +92,8 @@
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/plannodes.h"
@@ -101,6 +103,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -171,11 +174,24 @@ static bool ti_unscoped_plans = false;
 static Oid	ti_dependency_funcid = InvalidOid;
 static uint32 ti_dependency_hash = 0;
 
-/* Temporary relations of this session and their tags. */
+/*
+ * Temporary objects of this session and their tags: relations, functions
+ * and types (a function body or an enum label can hold a tenant's data).
+ * Functions and types are registered at creation, when their catalog row is
+ * not yet visible; "resolved" says whether we have since checked that the
+ * object is in our temporary namespace and may be dropped on its own.
+ */
+typedef struct TiObjKey
+{
+	Oid			classId;
+	Oid			objid;
+} TiObjKey;
+
 typedef struct TiTempRel
 {
-	Oid			relid;			/* hash key */
+	TiObjKey	key;			/* hash key */
 	TiTag		tag;
+	bool		resolved;
 } TiTempRel;
 
 static HTAB *ti_temp_rels = NULL;
@@ -203,9 +219,10 @@ static MemoryContext ti_ctx_cxt = NULL;
 typedef struct TiUndo
 {
 	SubTransactionId subid;
-	bool		is_obj;			/* ti_obj changed (else a temp rel's tag) */
-	Oid			relid;
-	bool		had;			/* the temp rel had an entry */
+	bool		is_obj;			/* ti_obj changed (else a temp object's entry) */
+	TiObjKey	key;
+	bool		had;			/* the temp object had an entry */
+	bool		resolved;		/* its previous resolved flag */
 	TiTag		prev;			/* previous ti_obj or tag */
 } TiUndo;
 
@@ -662,7 +679,8 @@ ti_check_change_allowed(void)
 /* ---------- undo log ---------- */
 
 static void
-ti_undo_push(bool is_obj, Oid relid, bool had, const TiTag *prev)
+ti_undo_push(bool is_obj, const TiObjKey *key, const TiTempRel *prev_entry,
+			 const TiTag *prev)
 {
 	TiUndo	   *u;
 
@@ -678,16 +696,24 @@ ti_undo_push(bool is_obj, Oid relid, bool had, const TiTag *prev)
 	u = &ti_undo[ti_nundo++];
 	u->subid = GetCurrentSubTransactionId();
 	u->is_obj = is_obj;
-	u->relid = relid;
-	u->had = had;
-	if (prev)
+	memset(&u->key, 0, sizeof(TiObjKey));
+	if (key)
+		u->key = *key;
+	u->had = prev_entry != NULL;
+	u->resolved = prev_entry ? prev_entry->resolved : false;
+	if (prev_entry)
+		u->prev = prev_entry->tag;
+	else if (prev)
 		u->prev = *prev;
 	else
 		memset(&u->prev, 0, sizeof(TiTag));
 }
 
-/* Replay one entry backwards.  Never fails (HASH_REMOVE, or ENTER of a
- * key that ti_temp_rels held before, whose element is on its freelist). */
+/*
+ * Replay one entry backwards.  HASH_ENTER re-enters a key the table held
+ * before in this transaction; its element waits on the freelist, so this
+ * does not allocate in practice.
+ */
 static void
 ti_undo_one(TiUndo *u)
 {
@@ -697,13 +723,13 @@ ti_undo_one(TiUndo *u)
 	{
 		if (u->had)
 		{
-			TiTempRel  *r = hash_search(ti_temp_rels, &u->relid, HASH_ENTER_NULL, NULL);
+			TiTempRel  *r = hash_search(ti_temp_rels, &u->key, HASH_ENTER, NULL);
 
-			if (r != NULL)
-				r->tag = u->prev;
+			r->tag = u->prev;
+			r->resolved = u->resolved;
 		}
 		else
-			(void) hash_search(ti_temp_rels, &u->relid, HASH_REMOVE, NULL);
+			(void) hash_search(ti_temp_rels, &u->key, HASH_REMOVE, NULL);
 	}
 }
 
@@ -713,7 +739,7 @@ ti_set_obj(const TiTag *t)
 	if (ti_tag_eq(t, &ti_obj))
 		return;
 	if (IsTransactionState())
-		ti_undo_push(true, InvalidOid, false, &ti_obj);
+		ti_undo_push(true, NULL, NULL, &ti_obj);
 	ti_obj = *t;
 }
 
@@ -726,30 +752,50 @@ ti_temp_rels_init(void)
 
 	if (ti_temp_rels != NULL)
 		return;
-	ctl.keysize = sizeof(Oid);
+	ctl.keysize = sizeof(TiObjKey);
 	ctl.entrysize = sizeof(TiTempRel);
 	ctl.hcxt = ti_ctx_cxt;
 	ti_temp_rels = hash_create("tenant_isolation temporary relations", 16, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
-/* Tag a temporary relation of this session with the effective context. */
+/*
+ * Tag a temporary object of this session with the effective context:
+ * create registers it (resolved: known to be ours), otherwise only a
+ * registered object is retagged.
+ */
 static void
-ti_temp_rel_tag(Oid relid, bool create)
+ti_temp_obj_tag(Oid classId, Oid objid, bool create, bool resolved)
 {
 	TiTempRel  *r;
+	TiTempRel	prev;
 	bool		found;
+	TiObjKey	key;
 
 	if (!create && (ti_temp_rels == NULL || hash_get_num_entries(ti_temp_rels) == 0))
 		return;
 	ti_temp_rels_init();
-	r = hash_search(ti_temp_rels, &relid, create ? HASH_ENTER : HASH_FIND, &found);
+	key.classId = classId;
+	key.objid = objid;
+	r = hash_search(ti_temp_rels, &key, create ? HASH_ENTER : HASH_FIND, &found);
 	if (r == NULL)
 		return;
-	if (found && ti_tag_eq(&r->tag, &ti_eff))
+	if (found && ti_tag_eq(&r->tag, &ti_eff) && (r->resolved || !resolved))
 		return;
-	ti_undo_push(false, relid, found, found ? &r->tag : NULL);
+	if (found)
+		prev = *r;
+	ti_undo_push(false, &key, found ? &prev : NULL, NULL);
 	r->tag = ti_eff;
+	if (!found)
+		r->resolved = resolved;
+	else
+		r->resolved = r->resolved || resolved;
+}
+
+static void
+ti_temp_rel_tag(Oid relid, bool create)
+{
+	ti_temp_obj_tag(RelationRelationId, relid, create, true);
 }
 
 /*
@@ -777,7 +823,22 @@ ti_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 
-	if (classId != RelationRelationId || IsParallelWorker())
+	if (IsParallelWorker())
+		return;
+	if (classId == ProcedureRelationId || classId == TypeRelationId)
+	{
+		Oid			tempns,
+					temptoastns;
+
+		/* a temporary function or type needs the temporary namespace */
+		GetTempNamespaceState(&tempns, &temptoastns);
+		if (access == OAT_POST_CREATE && OidIsValid(tempns))
+			ti_temp_obj_tag(classId, objectId, true, false);
+		else if (access == OAT_POST_ALTER)
+			ti_temp_obj_tag(classId, objectId, false, false);
+		return;
+	}
+	if (classId != RelationRelationId)
 		return;
 	if (access == OAT_POST_CREATE && subId == 0)
 	{
@@ -804,10 +865,48 @@ ti_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 }
 
 /*
+ * ti_temp_obj_droppable
+ *		Is a registered object still a temporary object of this session that
+ *		can be dropped on its own?  Not a relation's row type, an array or
+ *		multirange type (they go with what they belong to), nor an object
+ *		dropped since or an OID reused by a permanent object.
+ */
+static bool
+ti_temp_obj_droppable(const TiObjKey *key)
+{
+	Oid			nsp = InvalidOid;
+
+	if (key->classId == RelationRelationId)
+	{
+		nsp = get_rel_namespace(key->objid);
+		if (OidIsValid(nsp) &&
+			get_rel_persistence(key->objid) != RELPERSISTENCE_TEMP)
+			return false;
+	}
+	else if (key->classId == ProcedureRelationId)
+		nsp = get_func_namespace(key->objid);
+	else if (key->classId == TypeRelationId)
+	{
+		HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(key->objid));
+		Form_pg_type typ;
+
+		if (!HeapTupleIsValid(tup))
+			return false;
+		typ = (Form_pg_type) GETSTRUCT(tup);
+		if (!OidIsValid(typ->typrelid) && typ->typtype != TYPTYPE_MULTIRANGE &&
+			!(OidIsValid(typ->typelem) && typ->typsubscript == F_ARRAY_SUBSCRIPT_HANDLER))
+			nsp = typ->typnamespace;
+		ReleaseSysCache(tup);
+	}
+	return OidIsValid(nsp) && isTempNamespace(nsp);
+}
+
+/*
  * ti_discard_temp_rels
- *		Drop the temporary relations tagged with a tenant other than keep.
+ *		Drop the temporary objects tagged with a tenant other than keep.
  *		Transactional: a rollback brings them back, and the undo log their
- *		registry entries.
+ *		registry entries.  Entries of objects that are gone, or were not
+ *		temporary after all, are forgotten.
  */
 static void
 ti_discard_temp_rels(const TiTag *keep)
@@ -823,36 +922,55 @@ ti_discard_temp_rels(const TiTag *keep)
 	hash_seq_init(&status, ti_temp_rels);
 	while ((r = hash_seq_search(&status)) != NULL)
 	{
-		Oid			nsp;
+		bool		stays = ti_tag_may_stay(&r->tag, keep);
 
-		if (ti_tag_may_stay(&r->tag, keep))
+		if (stays && r->resolved)
 			continue;
-		gone = lappend_oid(gone, r->relid);
-		/* dropped already (DROP, DISCARD TEMP), or an OID reused since */
-		nsp = get_rel_namespace(r->relid);
-		if (!OidIsValid(nsp) || !isTempNamespace(nsp) ||
-			get_rel_persistence(r->relid) != RELPERSISTENCE_TEMP)
+		if (!ti_temp_obj_droppable(&r->key))
+		{
+			TiObjKey   *k = palloc(sizeof(TiObjKey));
+
+			*k = r->key;
+			gone = lappend(gone, k);
 			continue;
-		if (targets == NULL)
-			targets = new_object_addresses();
+		}
+		if (stays)
+			continue;			/* resolved below */
 		{
 			ObjectAddress obj;
+			TiObjKey   *k = palloc(sizeof(TiObjKey));
 
-			obj.classId = RelationRelationId;
-			obj.objectId = r->relid;
+			if (targets == NULL)
+				targets = new_object_addresses();
+			obj.classId = r->key.classId;
+			obj.objectId = r->key.objid;
 			obj.objectSubId = 0;
 			add_exact_object_address(&obj, targets);
+			*k = r->key;
+			gone = lappend(gone, k);
+		}
+	}
+	/* what stays is known to be ours now */
+	hash_seq_init(&status, ti_temp_rels);
+	while ((r = hash_seq_search(&status)) != NULL)
+	{
+		if (!r->resolved && ti_tag_may_stay(&r->tag, keep))
+		{
+			TiTempRel	prev = *r;
+
+			ti_undo_push(false, &r->key, &prev, NULL);
+			r->resolved = true;
 		}
 	}
 	foreach(lc, gone)
 	{
-		Oid			relid = lfirst_oid(lc);
-		TiTempRel  *e = hash_search(ti_temp_rels, &relid, HASH_FIND, NULL);
+		TiObjKey   *k = (TiObjKey *) lfirst(lc);
+		TiTempRel  *e = hash_search(ti_temp_rels, k, HASH_FIND, NULL);
 
 		if (e == NULL)
 			continue;
-		ti_undo_push(false, relid, true, &e->tag);
-		(void) hash_search(ti_temp_rels, &relid, HASH_REMOVE, NULL);
+		ti_undo_push(false, k, e, NULL);
+		(void) hash_search(ti_temp_rels, k, HASH_REMOVE, NULL);
 	}
 	if (targets != NULL)
 	{
@@ -1007,8 +1125,7 @@ ti_discard_other(const TiTag *keep, bool close_portals)
 	}
 	else
 		ti_portals_dirty = true;
-	if (ti_obj.has)
-		ti_discard_temp_rels(keep);
+	ti_discard_temp_rels(keep);
 	ti_discard_settings(keep);
 	if (ti_obj.has)
 		ti_ctx_notify(TI_CTX_DISCARD, keep->has ? &keep->tenant : NULL, false);

@@ -122,6 +122,23 @@ SELECT v FROM scratch;
 SELECT tenant_isolation.logout();
 SET ROLE regress_lc_app;
 
+-- temporary functions and types can hold B's data too; the connection's
+-- own (made with no tenant) stay
+CREATE FUNCTION pg_temp.mine() RETURNS text LANGUAGE sql AS $$ SELECT 'mine'::text $$;
+SELECT tenant_isolation.login(:'tokB') IS NOT NULL AS b_in;
+DO $$
+BEGIN
+	EXECUTE format('CREATE FUNCTION pg_temp.b_fn() RETURNS text LANGUAGE sql AS %L',
+				   'SELECT ' || quote_literal(lc_bodies()));
+	EXECUTE format('CREATE TYPE pg_temp.b_enum AS ENUM (%L)', lc_bodies());
+END
+$$;
+SELECT tenant_isolation.login(:'tokA') IS NOT NULL AS a_in;
+SELECT pg_temp.b_fn();
+SELECT enum_range(NULL::pg_temp.b_enum);
+SELECT pg_temp.mine();
+SELECT tenant_isolation.logout();
+
 ------------------------------------------------------------------------------
 -- 2. A savepoint rollback does not make a login_local context session-wide.
 ------------------------------------------------------------------------------
