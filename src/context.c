@@ -86,7 +86,9 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
 #include "access/parallel.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
@@ -94,6 +96,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "nodes/plannodes.h"
@@ -112,6 +115,7 @@
 #include "utils/portal.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "tenant_isolation.h"
@@ -192,6 +196,11 @@ typedef struct TiTempRel
 	TiObjKey	key;			/* hash key */
 	TiTag		tag;
 	bool		resolved;
+	/* a sequence: its state at the last transition (nextval has no hook) */
+	bool		is_seq;
+	bool		seq_known;
+	bool		seq_called;
+	int64		seq_last;
 } TiTempRel;
 
 static HTAB *ti_temp_rels = NULL;
@@ -787,7 +796,11 @@ ti_temp_obj_tag(Oid classId, Oid objid, bool create, bool resolved)
 	ti_undo_push(false, &key, found ? &prev : NULL, NULL);
 	r->tag = ti_eff;
 	if (!found)
+	{
 		r->resolved = resolved;
+		r->is_seq = false;
+		r->seq_known = false;
+	}
 	else
 		r->resolved = r->resolved || resolved;
 }
@@ -844,6 +857,7 @@ ti_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 	{
 		Relation	rel = RelationIdGetRelation(objectId);
 		bool		track;
+		bool		is_seq;
 
 		if (rel == NULL)
 			return;
@@ -856,9 +870,23 @@ ti_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 			 rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ||
 			 rel->rd_rel->relkind == RELKIND_SEQUENCE ||
 			 rel->rd_rel->relkind == RELKIND_VIEW);
+		is_seq = rel->rd_rel->relkind == RELKIND_SEQUENCE;
 		RelationClose(rel);
 		if (track)
+		{
+			TiObjKey	key;
+			TiTempRel  *r;
+
 			ti_temp_rel_tag(objectId, true);
+			key.classId = RelationRelationId;
+			key.objid = objectId;
+			r = hash_search(ti_temp_rels, &key, HASH_FIND, NULL);
+			if (r != NULL && is_seq && !r->is_seq)
+			{
+				r->is_seq = true;
+				r->seq_known = false;	/* no data yet: DefineSequence fills it */
+			}
+		}
 	}
 	else if (access == OAT_POST_ALTER)
 		ti_temp_rel_tag(objectId, false);
@@ -902,6 +930,67 @@ ti_temp_obj_droppable(const TiObjKey *key)
 }
 
 /*
+ * ti_seq_state
+ *		The state of a temporary sequence (its one tuple).  nextval() and
+ *		setval() update that tuple in the session's local buffer in place.
+ */
+static bool
+ti_seq_state(Oid relid, int64 *last, bool *called)
+{
+	Relation	rel = try_relation_open(relid, AccessShareLock);
+	TableScanDesc scan;
+	HeapTuple	tup;
+	bool		ok = false;
+
+	if (rel == NULL)
+		return false;
+	if (rel->rd_rel->relkind == RELKIND_SEQUENCE)
+	{
+		scan = table_beginscan(rel, SnapshotAny, 0, NULL);
+		tup = heap_getnext(scan, ForwardScanDirection);
+		if (HeapTupleIsValid(tup))
+		{
+			Form_pg_sequence_data seq = (Form_pg_sequence_data) GETSTRUCT(tup);
+
+			*last = seq->last_value;
+			*called = seq->is_called;
+			ok = true;
+		}
+		table_endscan(scan);
+	}
+	relation_close(rel, AccessShareLock);
+	return ok;
+}
+
+/*
+ * ti_seq_retag
+ *		A temporary sequence whose state changed since the last transition
+ *		was advanced or set under the tenant of that period (ti_obj).
+ */
+static void
+ti_seq_retag(TiTempRel *r)
+{
+	int64		last;
+	bool		called;
+
+	if (!ti_seq_state(r->key.objid, &last, &called))
+		return;
+	if (!r->seq_known || last != r->seq_last || called != r->seq_called)
+	{
+		if (!ti_tag_eq(&r->tag, &ti_obj))
+		{
+			TiTempRel	prev = *r;
+
+			ti_undo_push(false, &r->key, &prev, NULL);
+			r->tag = ti_obj;
+		}
+		r->seq_known = true;
+		r->seq_last = last;
+		r->seq_called = called;
+	}
+}
+
+/*
  * ti_discard_temp_rels
  *		Drop the temporary objects tagged with a tenant other than keep.
  *		Transactional: a rollback brings them back, and the undo log their
@@ -922,8 +1011,11 @@ ti_discard_temp_rels(const TiTag *keep)
 	hash_seq_init(&status, ti_temp_rels);
 	while ((r = hash_seq_search(&status)) != NULL)
 	{
-		bool		stays = ti_tag_may_stay(&r->tag, keep);
+		bool		stays;
 
+		if (r->is_seq)
+			ti_seq_retag(r);
+		stays = ti_tag_may_stay(&r->tag, keep);
 		if (stays && r->resolved)
 			continue;
 		if (!ti_temp_obj_droppable(&r->key))

@@ -138,6 +138,19 @@ SELECT pg_temp.b_fn();
 SELECT enum_range(NULL::pg_temp.b_enum);
 SELECT pg_temp.mine();
 SELECT tenant_isolation.logout();
+-- a temporary sequence of the connection, advanced by B to a count of B's
+-- rows, is B's; one only read stays
+CREATE TEMP SEQUENCE counter;
+CREATE TEMP SEQUENCE untouched;
+SELECT nextval('untouched');
+SELECT tenant_isolation.login(:'tokB') IS NOT NULL AS b_in;
+SELECT setval('counter', (SELECT count(*) + 9000 FROM lc_docs)) > 0 AS set;
+SELECT currval('untouched');
+SELECT tenant_isolation.login(:'tokA') IS NOT NULL AS a_in;
+SELECT last_value FROM counter;
+SELECT currval('counter');
+SELECT last_value FROM untouched;
+SELECT tenant_isolation.logout();
 
 ------------------------------------------------------------------------------
 -- 2. A savepoint rollback does not make a login_local context session-wide.
