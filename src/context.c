@@ -45,10 +45,15 @@
  *	  was, exactly like the catalog changes (drops) it made.
  *
  * Tags:
- *	- Temporary relations: tagged with the context at creation
- *	  (OAT_POST_CREATE), and retagged on every write (ExecutorCheckPerms of
- *	  an INSERT/UPDATE/DELETE/MERGE/COPY FROM target, executor.c) and every
- *	  ALTER (OAT_POST_ALTER).  Discarding drops them.
+ *	- Temporary relations, functions and types: tagged with the context at
+ *	  creation (OAT_POST_CREATE), and retagged on every write
+ *	  (ExecutorCheckPerms of an INSERT/UPDATE/DELETE/MERGE/COPY FROM target,
+ *	  executor.c) and every ALTER (OAT_POST_ALTER).  nextval() and setval()
+ *	  have no hook: a temporary sequence whose state changed since the last
+ *	  transition was written under ti_obj.  Discarding drops them.  Not
+ *	  tracked: an index built under a tenant on a table of no tenant (its
+ *	  entries derive from the table's rows, unless an expression calls a
+ *	  function falsely marked IMMUTABLE that reads tables).
  *	- Session-level custom settings (placeholders such as app.x and other
  *	  extensions' variables set in the session): there is no hook on
  *	  set_config(), so at every transition the settings set in the session
