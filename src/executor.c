@@ -120,7 +120,7 @@ ti_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			!ti_context_get(NULL) &&
 			ti_plan_depends_on_tenant(queryDesc->plannedstmt->invalItems))
 		{
-			if (!superuser())
+			if (!ti_unscoped_allowed())
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("no tenant context for a statement on protected tables"),
