@@ -11,6 +11,7 @@ OBJS = $(WIN32RES) \
 	src/guard.o \
 	src/largeobj.o \
 	src/identity.o \
+	src/instrument.o \
 	src/shmem.o \
 	src/audit.o \
 	src/limits.o \

@@ -178,6 +178,8 @@ ti_ExecutorFinish(QueryDesc *queryDesc)
 			prev_ExecutorFinish(queryDesc);
 		else
 			standard_ExecutorFinish(queryDesc);
+		if (!IsParallelWorker())
+			ti_scrub_instrumentation(queryDesc);
 	}
 	PG_FINALLY();
 	{

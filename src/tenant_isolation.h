@@ -63,6 +63,10 @@ extern void ti_check_session_tenant(void);
 extern int	ti_protected_running;
 extern void ti_install_executor_hooks(void);
 
+/* instrument.c: EXPLAIN ANALYZE counters of other tenants' rows */
+struct QueryDesc;
+extern void ti_scrub_instrumentation(struct QueryDesc *queryDesc);
+
 /* catalog.c: per-backend caches of the extension catalogs */
 typedef struct TiRelInfo
 {

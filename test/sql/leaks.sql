@@ -373,3 +373,34 @@ RESET ROLE;
 SELECT tenant_isolation.set_tenant_limits('1eaf0000-0000-4000-8000-00000000000d', max_rows => NULL);
 SELECT tenant_isolation.logout();
 SELECT tenant_id, n FROM lk_copy WHERE tenant_id <> '1eaf0000-0000-4000-8000-00000000000d';
+
+--
+-- 6. EXPLAIN ANALYZE counts nothing of B: through an index without the
+-- tenant column, the tenant qual filters B's rows (111 kinds 'B-SECRET-kind-4%'
+-- and 200 trigram matches of 'SECRET'); no "Rows Removed", index rows, heap
+-- blocks or buffers may count them.
+--
+-- the buffers every plan node (not the planner) touched
+CREATE FUNCTION lk_plan_buffers(q text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	j jsonb;
+BEGIN
+	EXECUTE 'EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ' || q INTO j;
+	RETURN (SELECT coalesce(sum(v::bigint), 0)
+			  FROM jsonb_path_query(j, 'strict $[0].Plan.**."Shared Hit Blocks"') v)
+		 + (SELECT coalesce(sum(v::bigint), 0)
+			  FROM jsonb_path_query(j, 'strict $[0].Plan.**."Shared Read Blocks"') v);
+END $$;
+SELECT tenant_isolation.assume_tenant('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'regress leaks');
+SET ROLE regress_app;
+SET enable_seqscan = off;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+	SELECT id FROM lk_items WHERE kind LIKE 'B-SECRET-kind-4%';
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+	SELECT body FROM lk_trgm WHERE body LIKE '%SECRET%';
+SELECT lk_plan_buffers($$SELECT body FROM lk_trgm WHERE body LIKE '%SECRET%'$$);
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON)
+	SELECT body FROM lk_trgm WHERE body LIKE '%SECRET%';
+RESET enable_seqscan;
+RESET ROLE;
+SELECT tenant_isolation.logout();
