@@ -10,6 +10,7 @@ OBJS = $(WIN32RES) \
 	src/utility.o \
 	src/guard.o \
 	src/largeobj.o \
+	src/denials.o \
 	src/shmem.o \
 	src/audit.o \
 	src/limits.o \
@@ -20,7 +21,7 @@ PGFILEDESC = "tenant_isolation - tenant scoping for shared tables"
 PG_CPPFLAGS = -I$(srcdir)/src
 SHLIB_LINK  = -lcrypto -lsodium
 
-REGRESS = init context reads writes utility cache parallel jwt tenants keys limits audit lint badinput
+REGRESS = init context reads writes utility largeobj cache parallel jwt tenants keys limits audit lint badinput
 REGRESS_OPTS = --inputdir=test --temp-config=$(srcdir)/test/tenant_isolation.conf
 ISOLATION = context_switch tenant_move limits_sessions audit_concurrency
 ISOLATION_OPTS = --inputdir=test --outputdir=. --temp-config=$(srcdir)/test/tenant_isolation.conf
