@@ -343,11 +343,16 @@ ti_lookup_rel(Oid relid)
 			strlcpy(fresh.tenant_column, reg->tenant_column, NAMEDATALEN);
 			fresh.tenant_attno = get_attnum(relid, reg->tenant_column);
 			if (fresh.tenant_attno == InvalidAttrNumber)
+			{
+				/* the audit may accept invalidations: reg may be gone */
+				ti_audit("denied_no_tenant_column", get_rel_name(relid),
+						 ERRCODE_INSUFFICIENT_PRIVILEGE, fresh.tenant_column);
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("protected table \"%s\" has no tenant column \"%s\"",
 								get_rel_name(relid) ? get_rel_name(relid) : "?",
-								reg->tenant_column)));
+								fresh.tenant_column)));
+			}
 		}
 	}
 	fresh.valid = true;
@@ -496,9 +501,13 @@ ti_invalidate_rel(PG_FUNCTION_ARGS)
 	Oid			relid = PG_GETARG_OID(0);
 
 	if (!superuser())
+	{
+		ti_audit("denied_internal_function", "tenant_isolation._invalidate",
+				 ERRCODE_INSUFFICIENT_PRIVILEGE, NULL);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for internal function")));
+	}
 	CacheInvalidateRelcacheByRelid(relid);
 	if (ti_extension_present())
 		CacheInvalidateRelcacheByRelid(ti_protected_catalog_oid);
