@@ -198,6 +198,14 @@ ti_ensure_cache(void)
 	if (ti_rel_cache != NULL && ti_registered != NULL)
 		return;
 
+	/*
+	 * Lock the catalog first: taking the lock accepts invalidations, whose
+	 * callbacks reset the cache.  Done after the hashes were made, it could
+	 * free them under our feet (a flush worker crashed there, its first
+	 * statement meeting the invalidations of a concurrent protect_table).
+	 */
+	catalog = table_open(ti_protected_catalog_oid, AccessShareLock);
+
 	if (ti_cache_cxt == NULL)
 		ti_cache_cxt = AllocSetContextCreate(TopMemoryContext,
 											 "tenant_isolation cache",
@@ -211,7 +219,6 @@ ti_ensure_cache(void)
 	ti_registered = hash_create("tenant_isolation registered tables", 64, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
-	catalog = table_open(ti_protected_catalog_oid, AccessShareLock);
 	scan = systable_beginscan(catalog, InvalidOid, false, NULL, 0, NULL);
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
