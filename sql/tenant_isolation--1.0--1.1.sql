@@ -32,17 +32,6 @@ GRANT EXECUTE ON FUNCTION tenant_isolation.assume_tenant(uuid, text) TO PUBLIC;
 -- extension's settings.  Without the library, row level security is all
 -- that keeps protected tables closed, and it never applies to such owners.
 
--- Is a view security_invoker (its tables checked as the caller)?
-CREATE FUNCTION tenant_isolation._lint_security_invoker(reloptions text[])
-RETURNS boolean
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
-AS $$
-	SELECT coalesce(bool_or(split_part(o, '=', 2)::boolean), false)
-	  FROM unnest(reloptions) o
-	 WHERE split_part(o, '=', 1) = 'security_invoker'
-$$;
-REVOKE ALL ON FUNCTION tenant_isolation._lint_security_invoker(text[]) FROM PUBLIC;
-
 -- Relations whose scan by a privileged role reads a protected table
 -- unscoped: the covered relations, and security_invoker views over them (a
 -- view with its owner's rights stops the path: its owner is checked).
@@ -59,7 +48,9 @@ AS $$
 						  AND d.classid = 'pg_rewrite'::regclass
 		  JOIN pg_rewrite rw ON rw.oid = d.objid AND rw.rulename = '_RETURN'
 		  JOIN pg_class v ON v.oid = rw.ev_class AND v.relkind = 'v'
-		 WHERE tenant_isolation._lint_security_invoker(v.reloptions)
+		 WHERE EXISTS (SELECT 1 FROM unnest(v.reloptions) o
+						WHERE split_part(o, '=', 1) = 'security_invoker'
+						  AND split_part(o, '=', 2)::boolean)
 	)
 	SELECT reach.relid, reach.root FROM reach
 $$;
@@ -71,7 +62,60 @@ CREATE OR REPLACE FUNCTION tenant_isolation._isolation_report(OUT severity text,
 RETURNS SETOF record
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	-- computed once, used by several rules (issue 13.6)
+	reach_rel	oid[];		-- relations reaching a protected table ...
+	reach_root	oid[];		-- ... and the protected table they reach
+	def_fn		oid[];		-- privileged definer functions reaching one ...
+	def_root	oid[];		-- ... and the protected table they reach
 BEGIN
+	SELECT coalesce(array_agg(rc.relid), '{}'), coalesce(array_agg(rc.root), '{}')
+	  INTO reach_rel, reach_root
+	  FROM tenant_isolation._lint_reaching() rc;
+
+	-- SECURITY DEFINER functions of a superuser or BYPASSRLS owner (not part
+	-- of an extension) and the protected tables they reach: by dependency
+	-- (SQL-standard bodies), or by name in the source text, best effort for
+	-- other languages.  Names that are plain identifiers are matched as
+	-- whole words of the source (one split per function, a hash join);
+	-- other names (quoted, with spaces or punctuation) by a regular
+	-- expression, like 1.0 did for all names.
+	WITH rc AS (
+		SELECT x.relid, x.root, lower(c.relname) AS lname
+		  FROM unnest(reach_rel, reach_root) x(relid, root)
+		  JOIN pg_class c ON c.oid = x.relid
+	), fn AS (
+		SELECT p.oid, p.prosrc
+		  FROM pg_proc p
+		  JOIN pg_namespace n ON n.oid = p.pronamespace
+		  JOIN pg_roles r ON r.oid = p.proowner AND (r.rolsuper OR r.rolbypassrls)
+		 WHERE p.prosecdef
+		   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tenant_isolation')
+		   AND NOT EXISTS (SELECT 1 FROM pg_depend d
+							WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+							  AND d.deptype = 'e')
+	), refs AS (
+		SELECT fn.oid AS fid, rc.root
+		  FROM fn
+		  CROSS JOIN LATERAL (SELECT DISTINCT w
+								FROM regexp_split_to_table(lower(fn.prosrc), '[^[:alnum:]_$]+') w) words
+		  JOIN rc ON rc.lname = words.w
+		UNION
+		SELECT fn.oid, rc.root
+		  FROM fn
+		  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = fn.oid
+						  AND d.refclassid = 'pg_class'::regclass
+		  JOIN rc ON rc.relid = d.refobjid
+		UNION
+		SELECT fn.oid, rc.root
+		  FROM fn
+		  JOIN rc ON rc.lname !~ '^[[:alnum:]_$]+$'
+				 AND fn.prosrc ~* ('\m' || regexp_replace(rc.lname, '([^[:alnum:]_])', '\\\1', 'g') || '\M')
+	)
+	SELECT coalesce(array_agg(refs.fid), '{}'), coalesce(array_agg(refs.root), '{}')
+	  INTO def_fn, def_root
+	  FROM refs;
+
 	-- 1. A table with a tenant-like column that is neither protected nor global.
 	RETURN QUERY
 	SELECT 'error', c.oid::regclass::text,
@@ -145,29 +189,18 @@ BEGIN
 	-- the path unless that owner is privileged too (then it is reported
 	-- itself).
 	--
-	-- 4a. SECURITY DEFINER functions: by dependency (SQL-standard bodies)
-	-- or by name in the source text (best effort for other languages).
+	-- 4a. SECURITY DEFINER functions (def_fn, computed above).
 	RETURN QUERY
 	SELECT 'error', p.oid::regprocedure::text,
 		   format('SECURITY DEFINER function owned by %s reads protected table %s',
 				  CASE WHEN r.rolsuper THEN 'a superuser'
 					   ELSE format('BYPASSRLS role %I', r.rolname) END,
-				  string_agg(DISTINCT rc.root::regclass::text, ', ' ORDER BY rc.root::regclass::text)),
+				  string_agg(DISTINCT x.root::regclass::text, ', ' ORDER BY x.root::regclass::text)),
 		   'Row level security does not apply to its owner: when the library is not loaded it runs unscoped for every caller.  Make it SECURITY INVOKER, give it to an ordinary role, or make it refuse to run while tenant_isolation.current_tenant() is null.',
 		   'definer_function'
-	  FROM pg_proc p
-	  JOIN pg_namespace n ON n.oid = p.pronamespace
-	  JOIN pg_roles r ON r.oid = p.proowner AND (r.rolsuper OR r.rolbypassrls)
-	  JOIN tenant_isolation._lint_reaching() rc
-		ON p.prosrc ~* ('\m' || regexp_replace((SELECT relname FROM pg_class WHERE oid = rc.relid),
-											   '([^[:alnum:]_])', '\\\1', 'g') || '\M')
-		OR EXISTS (SELECT 1 FROM pg_depend d
-					WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
-					  AND d.refclassid = 'pg_class'::regclass AND d.refobjid = rc.relid)
-	 WHERE p.prosecdef
-	   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tenant_isolation')
-	   AND NOT EXISTS (SELECT 1 FROM pg_depend d
-						WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+	  FROM unnest(def_fn, def_root) x(fid, root)
+	  JOIN pg_proc p ON p.oid = x.fid
+	  JOIN pg_roles r ON r.oid = p.proowner
 	 GROUP BY p.oid, r.rolsuper, r.rolname;
 
 	-- 4b. Views that check their tables with their owner's rights (not
@@ -187,9 +220,11 @@ BEGIN
 	  JOIN pg_rewrite rw ON rw.ev_class = v.oid AND rw.rulename = '_RETURN'
 	  JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
 					  AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> v.oid
-	  JOIN tenant_isolation._lint_reaching() rc ON rc.relid = d.refobjid
+	  JOIN unnest(reach_rel, reach_root) rc(relid, root) ON rc.relid = d.refobjid
 	 WHERE v.relkind = 'v'
-	   AND NOT tenant_isolation._lint_security_invoker(v.reloptions)
+	   AND NOT EXISTS (SELECT 1 FROM unnest(v.reloptions) o
+						WHERE split_part(o, '=', 1) = 'security_invoker'
+						  AND split_part(o, '=', 2)::boolean)
 	   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tenant_isolation')
 	   AND NOT EXISTS (SELECT 1 FROM pg_depend e
 						WHERE e.classid = 'pg_class'::regclass AND e.objid = v.oid AND e.deptype = 'e')
@@ -212,7 +247,7 @@ BEGIN
 	  JOIN pg_roles r ON r.oid = c.relowner AND (r.rolsuper OR r.rolbypassrls)
 	  JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
 					  AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> rw.ev_class
-	  JOIN tenant_isolation._lint_reaching() rc ON rc.relid = d.refobjid
+	  JOIN unnest(reach_rel, reach_root) rc(relid, root) ON rc.relid = d.refobjid
 	 WHERE rw.rulename <> '_RETURN'
 	   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tenant_isolation')
 	 GROUP BY rw.oid, rw.rulename, rw.ev_class, r.rolsuper, r.rolname;
@@ -225,21 +260,14 @@ BEGIN
 				  p.oid::regprocedure,
 				  CASE WHEN r.rolsuper THEN 'a superuser'
 					   ELSE format('BYPASSRLS role %I', r.rolname) END,
-				  string_agg(DISTINCT rc.root::regclass::text, ', ' ORDER BY rc.root::regclass::text)),
+				  string_agg(DISTINCT x.root::regclass::text, ', ' ORDER BY x.root::regclass::text)),
 		   'Every writer of the table runs the function with its owner''s rights, to which row level security does not apply: make the function SECURITY INVOKER or give it to an ordinary role.',
 		   'privileged_trigger'
 	  FROM pg_trigger t
-	  JOIN pg_proc p ON p.oid = t.tgfoid AND p.prosecdef
-	  JOIN pg_namespace n ON n.oid = p.pronamespace
-	  JOIN pg_roles r ON r.oid = p.proowner AND (r.rolsuper OR r.rolbypassrls)
-	  JOIN tenant_isolation._lint_reaching() rc
-		ON p.prosrc ~* ('\m' || regexp_replace((SELECT relname FROM pg_class WHERE oid = rc.relid),
-											   '([^[:alnum:]_])', '\\\1', 'g') || '\M')
-		OR EXISTS (SELECT 1 FROM pg_depend d
-					WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
-					  AND d.refclassid = 'pg_class'::regclass AND d.refobjid = rc.relid)
+	  JOIN unnest(def_fn, def_root) x(fid, root) ON x.fid = t.tgfoid
+	  JOIN pg_proc p ON p.oid = t.tgfoid
+	  JOIN pg_roles r ON r.oid = p.proowner
 	 WHERE NOT t.tgisinternal
-	   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tenant_isolation')
 	 GROUP BY t.oid, t.tgname, t.tgrelid, p.oid, r.rolsuper, r.rolname;
 
 	-- 4e. A grant of SET (or ALTER SYSTEM) on one of the extension's
