@@ -168,6 +168,7 @@ INSERT INTO audit_forge VALUES
 	('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 1, 'B-SECRET-forge');
 SELECT tenant_isolation.protect_table('audit_forge');
 GRANT SELECT ON audit_forge TO regress_app, regress_support;
+CREATE PROCEDURE audit_forge_proc(t text) LANGUAGE plpgsql AS $$ BEGIN END $$;
 CREATE FUNCTION audit_swallow(q text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
 	EXECUTE q;
@@ -188,6 +189,7 @@ SELECT set_config('tenant_isolation.tenant_id', 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbb
 PREPARE forge(text, text) AS SELECT set_config($1, $2, true);
 EXECUTE forge('tenant_isolation.tenant_id', 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb');
 DEALLOCATE forge;
+CALL audit_forge_proc(set_config('tenant_isolation.tenant_id', 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', false));
 -- refused inside an exception block that swallows the error: still audited
 SELECT audit_swallow($$SELECT set_config('tenant_isolation.tenant_id', 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', false)$$);
 SELECT audit_swallow($$SET tenant_isolation.claims = '{}'$$);
@@ -230,5 +232,6 @@ SELECT count(*) AS b_values_in_events FROM tenant_isolation.audit_log
  WHERE id > :start_id AND concat_ws(' ', object, detail) LIKE '%B-SECRET%';
 
 DROP FUNCTION audit_swallow(text);
+DROP PROCEDURE audit_forge_proc(text);
 SELECT tenant_isolation.unprotect_table('audit_forge');
 DROP TABLE audit_forge;
