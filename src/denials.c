@@ -40,6 +40,21 @@
  * packet (-c tenant_isolation.tenant_id=...) fails the connection with
  * FATAL in the server log, before any database is joined.
  *
+ * The same holds for the extension's administrator-only functions and
+ * relations (assume_tenant aside, whose own check is the gate): an ordinary
+ * role calling create_tenant() or reading audit_log is refused by core's
+ * EXECUTE or SELECT check in ExecutorStart, before any code of ours.  The
+ * ExecutorStart hook of this file looks first: every function of the
+ * extension's schema that the plan depends on (the plan's invalItems record
+ * each function it calls) and every relation of that schema in its range
+ * table, checked with core's own rules (pg_proc_aclcheck as GetUserId();
+ * pg_class_aclmask, then any column privilege, as checkAsUser or
+ * GetUserId, like ExecCheckRTEPerms).  What fails is audited just before
+ * core refuses it.  One dependency is not a call: _tenant_dependency, which
+ * tenant-scoped plans record for invalidation; it is skipped.  (A call in
+ * the part of a generic plan that initial partition pruning removes is not
+ * initialised, hence not refused: its event would be the one false alarm.)
+ *
  * The utility hook is chained on its own rather than added to utility.c's:
  * it must run for every statement (also where utility.c returns early, and
  * before its checks), and keeping it apart keeps the two independent.  The
@@ -54,8 +69,15 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/parallel.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_proc.h"
+#include "executor/executor.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -70,6 +92,10 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "tenant_isolation.h"
 
@@ -78,8 +104,22 @@
 
 PG_FUNCTION_INFO_V1(ti_set_config);
 
+static void ti_audit_refused_relation(RangeTblEntry *rte);
+
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static planner_hook_type prev_planner_hook = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+
+/*
+ * The functions of the extension's schema with the PROCOID hash value under
+ * which plans record them; rebuilt after any change of pg_proc or
+ * pg_namespace (the callbacks only mark it stale).
+ */
+static bool ti_ext_funcs_valid = false;
+static Oid	ti_ext_nsp = InvalidOid;
+static int	ti_ext_nfuncs = 0;
+static Oid *ti_ext_func_oids = NULL;
+static uint32 *ti_ext_func_hashes = NULL;
 
 /*
  * ti_find_guc
@@ -234,6 +274,7 @@ typedef struct TiSetConfigWalk
 {
 	Oid			wrapper;		/* tenant_isolation._set_config, once found */
 	bool		looked_up;
+	bool		check_views;	/* audit views refused at plan time */
 } TiSetConfigWalk;
 
 /*
@@ -249,7 +290,30 @@ ti_set_config_walker(Node *node, TiSetConfigWalk *w)
 	if (node == NULL)
 		return false;
 	if (IsA(node, Query))
+	{
+		/*
+		 * PostgreSQL 15 checks the privileges on views while planning
+		 * (subquery_planner, for the range table of each query level after
+		 * subqueries are pulled up), so a refused view is audited here; the
+		 * executor's check (ExecutorStart below) covers the rest.  Seen from
+		 * every level at once, a view in a subquery the planner never plans
+		 * could be audited here and again by the executor: a duplicate, not
+		 * a miss.
+		 */
+		if (w->check_views)
+		{
+			ListCell   *lc;
+
+			foreach(lc, ((Query *) node)->rtable)
+			{
+				RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+				if (rte->rtekind == RTE_RELATION && rte->relkind == RELKIND_VIEW)
+					ti_audit_refused_relation(rte);
+			}
+		}
 		return query_tree_walker((Query *) node, ti_set_config_walker, w, 0);
+	}
 	if (IsA(node, FuncExpr))
 	{
 		FuncExpr   *f = (FuncExpr *) node;
@@ -283,13 +347,50 @@ ti_denials_planner(Query *parse, const char *query_string, int cursorOptions,
 {
 	if (ti_extension_present())
 	{
-		TiSetConfigWalk w = {InvalidOid, false};
+		TiSetConfigWalk w = {InvalidOid, false, !superuser()};
 
 		(void) ti_set_config_walker((Node *) parse, &w);
 	}
 	if (prev_planner_hook)
 		return prev_planner_hook(parse, query_string, cursorOptions, boundParams);
 	return standard_planner(parse, query_string, cursorOptions, boundParams);
+}
+
+/*
+ * ti_audit_refused_utility
+ *		COPY table and TRUNCATE check the privileges on the extension's
+ *		tables without the executor: the same rule, before core applies it.
+ *		(Other commands on the extension's objects need their ownership:
+ *		PostgreSQL's ordinary access control, not audited.)
+ */
+static void
+ti_audit_refused_utility(Node *parsetree)
+{
+	RangeTblEntry rte;
+	List	   *rels = NIL;
+	ListCell   *lc;
+
+	memset(&rte, 0, sizeof(rte));
+	rte.type = T_RangeTblEntry;
+	rte.rtekind = RTE_RELATION;
+	if (IsA(parsetree, CopyStmt) && ((CopyStmt *) parsetree)->relation != NULL)
+	{
+		rels = list_make1(((CopyStmt *) parsetree)->relation);
+		rte.requiredPerms = ((CopyStmt *) parsetree)->is_from ? ACL_INSERT : ACL_SELECT;
+	}
+	else if (IsA(parsetree, TruncateStmt))
+	{
+		rels = ((TruncateStmt *) parsetree)->relations;
+		rte.requiredPerms = ACL_TRUNCATE;
+	}
+	if (rels == NIL || superuser())
+		return;
+	foreach(lc, rels)
+	{
+		rte.relid = RangeVarGetRelid(lfirst_node(RangeVar, lc), NoLock, true);
+		if (OidIsValid(rte.relid))
+			ti_audit_refused_relation(&rte);
+	}
 }
 
 /*
@@ -309,9 +410,10 @@ ti_denials_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	{
 		ti_check_largeobject_utility(parsetree);
 		ti_audit_setting_utility(parsetree);
+		ti_audit_refused_utility(parsetree);
 		if (IsA(parsetree, CallStmt))
 		{
-			TiSetConfigWalk w = {InvalidOid, false};
+			TiSetConfigWalk w = {InvalidOid, false, false};
 
 			pstmt = copyObject(pstmt);
 			readOnlyTree = false;
@@ -326,6 +428,168 @@ ti_denials_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
+}
+
+/*
+ * ti_ext_funcs_inval
+ *		Syscache callback: the set of the extension's functions may change.
+ */
+static void
+ti_ext_funcs_inval(Datum arg, int cacheid, uint32 hashvalue)
+{
+	ti_ext_funcs_valid = false;
+}
+
+/*
+ * ti_ext_funcs_build
+ *		List the functions of the extension's schema with their hash values.
+ *		A heap scan of pg_proc (a few thousand rows), only after a change of
+ *		pg_proc and only when a plan depends on some non-builtin function.
+ */
+static void
+ti_ext_funcs_build(void)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tuple;
+	int			n = 0;
+	int			cap = 128;
+	Oid		   *oids;
+	uint32	   *hashes;
+
+	ti_ext_nsp = get_namespace_oid(TI_SCHEMA, true);
+	oids = MemoryContextAlloc(TopMemoryContext, cap * sizeof(Oid));
+	hashes = MemoryContextAlloc(TopMemoryContext, cap * sizeof(uint32));
+	if (OidIsValid(ti_ext_nsp))
+	{
+		ScanKeyInit(&key, Anum_pg_proc_pronamespace, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(ti_ext_nsp));
+		rel = table_open(ProcedureRelationId, AccessShareLock);
+		scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
+		while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		{
+			Oid			oid = ((Form_pg_proc) GETSTRUCT(tuple))->oid;
+
+			if (n == cap)
+			{
+				cap *= 2;
+				oids = repalloc(oids, cap * sizeof(Oid));
+				hashes = repalloc(hashes, cap * sizeof(uint32));
+			}
+			oids[n] = oid;
+			hashes[n] = GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(oid));
+			n++;
+		}
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
+	if (ti_ext_func_oids)
+		pfree(ti_ext_func_oids);
+	if (ti_ext_func_hashes)
+		pfree(ti_ext_func_hashes);
+	ti_ext_func_oids = oids;
+	ti_ext_func_hashes = hashes;
+	ti_ext_nfuncs = n;
+
+	/*
+	 * The scan may have accepted invalidations that marked the set stale
+	 * again; it is complete for what it saw, and the next use rebuilds it.
+	 */
+	ti_ext_funcs_valid = true;
+}
+
+/*
+ * ti_audit_refused_relation
+ *		Audit a range table entry of one of the extension's relations whose
+ *		privilege check (ExecCheckRTEPerms) is about to fail.
+ */
+static void
+ti_audit_refused_relation(RangeTblEntry *rte)
+{
+	Oid			userid;
+
+	if (rte->rtekind != RTE_RELATION || rte->requiredPerms == 0)
+		return;
+	if (!ti_ext_funcs_valid)
+		ti_ext_funcs_build();	/* also refreshes ti_ext_nsp */
+	if (!OidIsValid(ti_ext_nsp) || get_rel_namespace(rte->relid) != ti_ext_nsp)
+		return;
+	userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	if (pg_class_aclmask(rte->relid, userid, rte->requiredPerms,
+						 ACLMASK_ALL) == rte->requiredPerms)
+		return;
+	/* core then accepts column privileges; the extension grants none */
+	if (pg_attribute_aclcheck_all(rte->relid, userid, rte->requiredPerms,
+								  ACLMASK_ANY) == ACLCHECK_OK)
+		return;
+	ti_audit("denied_relation",
+			 psprintf("%s.%s", TI_SCHEMA, get_rel_name(rte->relid)),
+			 ERRCODE_INSUFFICIENT_PRIVILEGE,
+			 rte->requiredPerms & ACL_SELECT ? "SELECT" :
+			 rte->requiredPerms & ACL_TRUNCATE ? "TRUNCATE" : "write");
+}
+
+/*
+ * ti_audit_refused_objects
+ *		Audit the extension's functions and relations in a plan that core's
+ *		EXECUTE and SELECT/INSERT/... checks are about to refuse.
+ */
+static void
+ti_audit_refused_objects(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+	List	   *done = NIL;
+	Oid			skip = ti_dependency_func();
+
+	foreach(lc, stmt->invalItems)
+	{
+		PlanInvalItem *item = (PlanInvalItem *) lfirst(lc);
+		int			i;
+
+		if (item->cacheId != PROCOID)
+			continue;
+		if (!ti_ext_funcs_valid)
+			ti_ext_funcs_build();
+		for (i = 0; i < ti_ext_nfuncs; i++)
+		{
+			Oid			fn = ti_ext_func_oids[i];
+
+			if (ti_ext_func_hashes[i] != item->hashValue || fn == skip ||
+				list_member_oid(done, fn))
+				continue;
+			done = lappend_oid(done, fn);
+			if (pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+			{
+				char	   *name = get_func_name(fn);
+
+				ti_audit("denied_function",
+						 psprintf("%s.%s", TI_SCHEMA, name ? name : "?"),
+						 ERRCODE_INSUFFICIENT_PRIVILEGE, NULL);
+			}
+		}
+	}
+
+	foreach(lc, stmt->rtable)
+		ti_audit_refused_relation(lfirst_node(RangeTblEntry, lc));
+	list_free(done);
+}
+
+/*
+ * ti_denials_ExecutorStart
+ *		Audit refused calls of the extension's functions and refused access
+ *		to its relations, then let core refuse them.
+ */
+static void
+ti_denials_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (!IsParallelWorker() && queryDesc->plannedstmt != NULL &&
+		!superuser() && ti_extension_present())
+		ti_audit_refused_objects(queryDesc->plannedstmt);
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
 }
 
 /*
@@ -366,4 +630,8 @@ ti_install_denial_hooks(void)
 	ProcessUtility_hook = ti_denials_ProcessUtility;
 	prev_planner_hook = planner_hook;
 	planner_hook = ti_denials_planner;
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = ti_denials_ExecutorStart;
+	CacheRegisterSyscacheCallback(PROCOID, ti_ext_funcs_inval, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, ti_ext_funcs_inval, (Datum) 0);
 }

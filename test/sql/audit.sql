@@ -202,6 +202,17 @@ SET ROLE regress_app;
 -- allowed settings leave no event
 SELECT set_config('application_name', 'pg_regress', false) IS NOT NULL AS allowed;
 SELECT assume_tenant_denied FROM (SELECT sqlstate_of($$SELECT tenant_isolation.assume_tenant('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 'forged')$$) AS assume_tenant_denied) s;
+-- the administrators' functions and relations, refused by PostgreSQL's
+-- EXECUTE and SELECT checks; what everyone may use leaves no event
+SELECT sqlstate_of($$SELECT tenant_isolation.create_tenant('forged tenant')$$);
+SELECT sqlstate_of($$SELECT tenant_isolation.audit_flush()$$);
+SELECT sqlstate_of($$SELECT count(*) FROM tenant_isolation.audit_log$$);
+SELECT sqlstate_of($$SELECT kid FROM tenant_isolation.jwt_keys$$);
+SELECT sqlstate_of($$DELETE FROM tenant_isolation.tenant$$);
+COPY tenant_isolation.jwt_key TO STDOUT;
+SELECT sqlstate_of($$TRUNCATE tenant_isolation.tenant_key$$);
+SELECT count(*) AS own_events FROM tenant_isolation.my_audit_log;
+SELECT tenant_isolation.current_tenant() IS NULL AS allowed;
 -- nothing was forged
 SELECT tenant_isolation.current_tenant() IS NULL AS no_context,
 	   current_setting('tenant_isolation.tenant_id') = '' AS setting_empty;
@@ -226,7 +237,7 @@ SELECT kind, object, sqlstate, detail,
   FROM tenant_isolation.audit_log
  WHERE id > :start_id
    AND kind IN ('denied_set_context', 'denied_setting', 'assume_tenant_denied',
-				'denied_context_switch')
+				'denied_context_switch', 'denied_function', 'denied_relation')
  ORDER BY id;
 SELECT count(*) AS b_values_in_events FROM tenant_isolation.audit_log
  WHERE id > :start_id AND concat_ws(' ', object, detail) LIKE '%B-SECRET%';
