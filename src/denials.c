@@ -50,7 +50,12 @@
  * table, checked with core's own rules (pg_proc_aclcheck as GetUserId();
  * pg_class_aclmask, then any column privilege, as checkAsUser or
  * GetUserId, like ExecCheckRTEPerms).  What fails is audited just before
- * core refuses it.  One dependency is not a call: _tenant_dependency, which
+ * core refuses it.  Views are checked at plan time as well: PostgreSQL 15
+ * checks their privileges in subquery_planner.  COPY and TRUNCATE check
+ * privileges without the executor; the utility hook looks at them.  Cost
+ * for a role that is not a superuser: a walk of the query tree at planning,
+ * and one syscache lookup (the relation's schema) per range table entry at
+ * executor start.  One dependency is not a call: _tenant_dependency, which
  * tenant-scoped plans record for invalidation; it is skipped.  (A call in
  * the part of a generic plan that initial partition pruning removes is not
  * initialised, hence not refused: its event would be the one false alarm.)
