@@ -12,6 +12,7 @@ OBJS = $(WIN32RES) \
 	src/largeobj.o \
 	src/identity.o \
 	src/instrument.o \
+	src/denials.o \
 	src/shmem.o \
 	src/audit.o \
 	src/limits.o \
@@ -22,7 +23,7 @@ PGFILEDESC = "tenant_isolation - tenant scoping for shared tables"
 PG_CPPFLAGS = -I$(srcdir)/src
 SHLIB_LINK  = -lcrypto -lsodium
 
-REGRESS = init context reads writes utility cache parallel jwt tenants keys limits audit lint badinput leaks
+REGRESS = init context reads writes utility largeobj cache parallel jwt tenants keys limits audit lint badinput leaks
 REGRESS_OPTS = --inputdir=test --temp-config=$(srcdir)/test/tenant_isolation.conf
 ISOLATION = context_switch tenant_move limits_sessions audit_concurrency conflict_lock
 ISOLATION_OPTS = --inputdir=test --outputdir=. --temp-config=$(srcdir)/test/tenant_isolation.conf

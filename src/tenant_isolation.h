@@ -104,6 +104,10 @@ extern void ti_install_planner_hooks(void);
 extern void ti_install_largeobject_hooks(void);
 extern void ti_check_largeobject_access(const char *what);
 extern bool ti_is_largeobject_catalog(Oid relid);
+extern void ti_check_largeobject_utility(Node *parsetree);
+
+/* denials.c: refusals made by core on our behalf, audited first */
+extern void ti_install_denial_hooks(void);
 
 /* utility.c */
 extern void ti_install_utility_hook(void);
