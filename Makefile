@@ -10,6 +10,9 @@ OBJS = $(WIN32RES) \
 	src/utility.o \
 	src/guard.o \
 	src/largeobj.o \
+	src/identity.o \
+	src/instrument.o \
+	src/denials.o \
 	src/shmem.o \
 	src/audit.o \
 	src/limits.o \
@@ -20,9 +23,9 @@ PGFILEDESC = "tenant_isolation - tenant scoping for shared tables"
 PG_CPPFLAGS = -I$(srcdir)/src
 SHLIB_LINK  = -lcrypto -lsodium
 
-REGRESS = init context reads writes utility cache parallel jwt tenants keys limits audit lint badinput lifecycle
+REGRESS = init context reads writes utility largeobj cache parallel jwt tenants keys limits audit lint badinput leaks lifecycle
 REGRESS_OPTS = --inputdir=test --temp-config=$(srcdir)/test/tenant_isolation.conf
-ISOLATION = context_switch tenant_move limits_sessions audit_concurrency
+ISOLATION = context_switch tenant_move limits_sessions audit_concurrency conflict_lock
 ISOLATION_OPTS = --inputdir=test --outputdir=. --temp-config=$(srcdir)/test/tenant_isolation.conf
 
 PG_CONFIG ?= pg_config

@@ -1094,10 +1094,14 @@ ti_audit_flush(PG_FUNCTION_ARGS)
 	TimestampTz start = GetCurrentTimestamp();
 
 	if (!ti_is_admin(GetUserId()))
+	{
+		ti_audit("denied_admin_function", "audit_flush",
+				 ERRCODE_INSUFFICIENT_PRIVILEGE, NULL);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to flush the audit log"),
 				 errdetail("Only superusers and members of tenant_isolation_admin may flush the audit log.")));
+	}
 	if (timeout_ms < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -198,6 +198,14 @@ ti_ensure_cache(void)
 	if (ti_rel_cache != NULL && ti_registered != NULL)
 		return;
 
+	/*
+	 * Lock the catalog first: taking the lock accepts invalidations, whose
+	 * callbacks reset the cache.  Done after the hashes were made, it could
+	 * free them under our feet (a flush worker crashed there, its first
+	 * statement meeting the invalidations of a concurrent protect_table).
+	 */
+	catalog = table_open(ti_protected_catalog_oid, AccessShareLock);
+
 	if (ti_cache_cxt == NULL)
 		ti_cache_cxt = AllocSetContextCreate(TopMemoryContext,
 											 "tenant_isolation cache",
@@ -211,7 +219,6 @@ ti_ensure_cache(void)
 	ti_registered = hash_create("tenant_isolation registered tables", 64, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
-	catalog = table_open(ti_protected_catalog_oid, AccessShareLock);
 	scan = systable_beginscan(catalog, InvalidOid, false, NULL, 0, NULL);
 	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
@@ -343,11 +350,16 @@ ti_lookup_rel(Oid relid)
 			strlcpy(fresh.tenant_column, reg->tenant_column, NAMEDATALEN);
 			fresh.tenant_attno = get_attnum(relid, reg->tenant_column);
 			if (fresh.tenant_attno == InvalidAttrNumber)
+			{
+				/* the audit may accept invalidations: reg may be gone */
+				ti_audit("denied_no_tenant_column", get_rel_name(relid),
+						 ERRCODE_INSUFFICIENT_PRIVILEGE, fresh.tenant_column);
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("protected table \"%s\" has no tenant column \"%s\"",
 								get_rel_name(relid) ? get_rel_name(relid) : "?",
-								reg->tenant_column)));
+								fresh.tenant_column)));
+			}
 		}
 	}
 	fresh.valid = true;
@@ -496,9 +508,13 @@ ti_invalidate_rel(PG_FUNCTION_ARGS)
 	Oid			relid = PG_GETARG_OID(0);
 
 	if (!superuser())
+	{
+		ti_audit("denied_internal_function", "tenant_isolation._invalidate",
+				 ERRCODE_INSUFFICIENT_PRIVILEGE, NULL);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for internal function")));
+	}
 	CacheInvalidateRelcacheByRelid(relid);
 	if (ti_extension_present())
 		CacheInvalidateRelcacheByRelid(ti_protected_catalog_oid);

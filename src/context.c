@@ -415,6 +415,11 @@ ti_tenant_id_check(char **newval, void **extra, GucSource source)
 		}
 		if (source != PGC_S_SESSION)
 		{
+			ti_audit("denied_set_context", "tenant_isolation.tenant_id",
+					 ERRCODE_INSUFFICIENT_PRIVILEGE,
+					 source == PGC_S_TEST ? "stored setting (ALTER ROLE/DATABASE/FUNCTION SET)" :
+					 source == PGC_S_CLIENT ? "connection option" :
+					 "setting outside a session");
 			GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
 			GUC_check_errmsg("tenant_isolation.tenant_id can only be set in a session");
 			GUC_check_errhint("Use tenant_isolation.login() or assume_tenant().");
@@ -679,15 +684,23 @@ ti_check_change_allowed(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("tenant_isolation must be loaded via shared_preload_libraries")));
 	if (IsInParallelMode())
+	{
+		ti_audit("denied_context_switch", NULL, ERRCODE_INVALID_TRANSACTION_STATE,
+				 "parallel operation");
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
 				 errmsg("cannot change the tenant context during a parallel operation")));
+	}
 	if (ti_protected_running > 0)
+	{
+		ti_audit("denied_context_switch", NULL, ERRCODE_INSUFFICIENT_PRIVILEGE,
+				 "statement on protected tables running");
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("cannot change the tenant context while a statement that reads protected tables is running"),
 				 errdetail("A statement sees the tenant context in force when it started, to its end."),
 				 errhint("Change the context in a statement of its own.")));
+	}
 }
 
 /* ---------- undo log ---------- */
@@ -1191,6 +1204,8 @@ ti_close_portals(void)
 	{
 		MemoryContextSwitchTo(oldcxt);
 		FlushErrorState();
+		ti_audit("denied_context_switch", NULL,
+				 ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "loop over a query running");
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot change the tenant context while a loop over a query is running"),
@@ -1277,11 +1292,15 @@ ti_ctx_schema_enter(const TiTenantInfo *info, bool local)
 				 errmsg("role of schema-tier tenant %s is missing",
 						ti_uuid_to_cstring(&info->id))));
 	if (!is_member_of_role(GetSessionUserId(), roleid))
+	{
+		ti_audit("denied_tenant_role", info->role_name,
+				 ERRCODE_INSUFFICIENT_PRIVILEGE, "enter schema-tier tenant");
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role \"%s\" cannot enter schema-tier tenants",
 						GetUserNameFromId(GetSessionUserId(), false)),
 				 errhint("GRANT tenant_isolation_login TO the application's login role.")));
+	}
 
 	if (ti_current_extra != NULL && ti_current_extra->schema)
 	{
@@ -1631,8 +1650,9 @@ ti_logout(PG_FUNCTION_ARGS)
  * assume_tenant(tenant uuid, reason text) RETURNS void
  *
  * For administrators: enter a tenant's context without a token.  Always
- * audited with its reason.  EXECUTE is granted to tenant_isolation_admin
- * only; the check here also covers a grant made by mistake.
+ * audited with its reason.  Since 1.1 EXECUTE is granted to PUBLIC and
+ * this check is the gate: a refusal by core's EXECUTE check could not be
+ * audited, and every refused attempt must be.
  */
 Datum
 ti_assume_tenant(PG_FUNCTION_ARGS)
@@ -1692,9 +1712,13 @@ Datum
 ti_internal_ddl_set(PG_FUNCTION_ARGS)
 {
 	if (!superuser())
+	{
+		ti_audit("denied_internal_function", "tenant_isolation._internal_ddl",
+				 ERRCODE_INSUFFICIENT_PRIVILEGE, NULL);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for internal function")));
+	}
 	ti_internal_ddl = PG_GETARG_BOOL(0);
 	PG_RETURN_VOID();
 }

@@ -142,11 +142,15 @@ ti_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			!ti_context_get(NULL) &&
 			ti_plan_depends_on_tenant(queryDesc->plannedstmt->invalItems))
 		{
-			if (!superuser())
+			if (!ti_unscoped_allowed())
+			{
+				ti_audit("denied_no_context", NULL,
+						 ERRCODE_INSUFFICIENT_PRIVILEGE, "cached plan");
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("no tenant context for a statement on protected tables"),
 						 errhint("Call tenant_isolation.login() first.")));
+			}
 			ti_invalidate_tenant_plans();
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -200,6 +204,8 @@ ti_ExecutorFinish(QueryDesc *queryDesc)
 			prev_ExecutorFinish(queryDesc);
 		else
 			standard_ExecutorFinish(queryDesc);
+		if (!IsParallelWorker())
+			ti_scrub_instrumentation(queryDesc);
 	}
 	PG_FINALLY();
 	{

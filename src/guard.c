@@ -32,11 +32,14 @@
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/uuid.h"
 
 #include "tenant_isolation.h"
 
 PG_FUNCTION_INFO_V1(ti_guard_trigger);
+PG_FUNCTION_INFO_V1(ti_conflict_check);
 
 /*
  * ti_guard_tenant_of
@@ -136,7 +139,7 @@ ti_guard_trigger(PG_FUNCTION_ARGS)
 	has_context = ti_context_get(&context);
 	if (!has_context)
 	{
-		if (!superuser())
+		if (!ti_unscoped_allowed())
 		{
 			ti_audit("denied_no_context", RelationGetRelationName(rel),
 					 ERRCODE_INSUFFICIENT_PRIVILEGE, "write");
@@ -187,4 +190,54 @@ ti_guard_trigger(PG_FUNCTION_ARGS)
 		ti_guard_deny(rel, TI_GUARD_OTHER_NEW);
 
 	return PointerGetDatum(newtuple);
+}
+
+/*
+ * ti_conflict_check
+ *		tenant_isolation._conflict_check(existing_tenant uuid, rel oid)
+ *
+ * INSERT ... ON CONFLICT DO UPDATE: planner.c puts this call first in the
+ * ModifyTable's ON CONFLICT WHERE list, over the tenant column of the
+ * existing row, after planning (so that constant folding of a user's
+ * "WHERE false" cannot remove it).  ExecOnConflictUpdate locks the existing
+ * row and then evaluates that list in order, before the row level security
+ * conflict check, the SET projection, the guard trigger and RETURNING: this
+ * call is therefore the first expression to see the row.  A row of another
+ * tenant (which a tenant-less unique key can make conflict) raises 42501
+ * before any user expression sees it; the error ends the statement, and the
+ * row lock, taken under the statement's (sub)transaction id, is void once
+ * that (sub)transaction aborts.  The message names the table only.
+ */
+Datum
+ti_conflict_check(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(1);
+	pg_uuid_t	context;
+	const char *relname;
+
+	if (!ti_context_get(&context))
+	{
+		if (ti_unscoped_allowed())
+			PG_RETURN_BOOL(true);
+		relname = get_rel_name(relid);
+		ti_audit("denied_no_context", relname, ERRCODE_INSUFFICIENT_PRIVILEGE,
+				 "insert on conflict");
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("no tenant context for table \"%s\"", relname ? relname : "?"),
+				 errhint("Call tenant_isolation.login() first.")));
+	}
+	if (!PG_ARGISNULL(0) &&
+		memcmp(PG_GETARG_UUID_P(0)->data, context.data, UUID_LEN) == 0)
+		PG_RETURN_BOOL(true);
+
+	relname = get_rel_name(relid);
+	ti_audit("denied_write", relname, ERRCODE_INSUFFICIENT_PRIVILEGE,
+			 "insert conflicts with a row of another tenant");
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("insert into table \"%s\" conflicts with a row of another tenant",
+					relname ? relname : "?"),
+			 errdetail("ON CONFLICT DO UPDATE cannot reach a row that is not visible in the current tenant context.")));
+	PG_RETURN_BOOL(false);		/* keep the compiler quiet */
 }

@@ -976,11 +976,15 @@ static void
 ti_keys_context(pg_uuid_t *tenant)
 {
 	if (!ti_context_get(tenant))
+	{
+		ti_audit("denied_no_context", NULL, ERRCODE_INSUFFICIENT_PRIVILEGE,
+				 "encryption");
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("no tenant context for encryption"),
 				 errdetail("Data is encrypted and decrypted with the keys of the current tenant."),
 				 errhint("Call tenant_isolation.login() first.")));
+	}
 }
 
 /* A fresh nonce from this process's pool. */
@@ -1190,10 +1194,14 @@ static void
 ti_keys_require_admin(const char *what)
 {
 	if (!ti_is_admin(GetUserId()))
+	{
+		ti_audit("denied_admin_function", what, ERRCODE_INSUFFICIENT_PRIVILEGE,
+				 NULL);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to %s", what),
 				 errdetail("Only superusers and members of tenant_isolation_admin manage encryption keys.")));
+	}
 }
 
 /*

@@ -1737,9 +1737,13 @@ ti_reset_tenant_stats(PG_FUNCTION_ARGS)
 
 	ti_check_shmem();
 	if (!ti_is_admin(GetUserId()))
+	{
+		ti_audit("denied_admin_function", "reset_tenant_stats",
+				 ERRCODE_INSUFFICIENT_PRIVILEGE, NULL);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to reset tenant statistics")));
+	}
 	if (only != NULL)
 	{
 		bool		active;
@@ -1787,9 +1791,13 @@ ti_resync_tenant_rows(PG_FUNCTION_ARGS)
 
 	ti_check_shmem();
 	if (!ti_is_admin(GetUserId()))
+	{
+		ti_audit("denied_admin_function", "resync_tenant_rows",
+				 ERRCODE_INSUFFICIENT_PRIVILEGE, NULL);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to resynchronise tenant row counts")));
+	}
 	if (PG_ARGISNULL(0))
 	{
 		pg_atomic_fetch_add_u64(&ti_lshared->rows_epoch, 1);

@@ -37,15 +37,17 @@
  * Leak-safe built-ins.  Like native row level security, the barrier keeps a
  * non-leakproof user qual from being an index condition: LIKE and jsonb @>
  * could only filter the tenant's rows found through the tenant qual.  A few
- * built-in operators cannot raise an error at all on their row argument when
- * the other argument is a constant (jsonb containment and existence, LIKE and
- * ILIKE with a constant pattern), so evaluating them on another tenant's rows
- * inside an index scan or a bitmap recheck reveals nothing.  After the
- * standard paths of a protected relation exist, set_rel_pathlist_hook marks
- * exactly those clauses leakproof (only "Var op Const/Param", nothing else
- * around the column) and asks for the index paths again, so that GIN and
- * text_pattern_ops indexes serve them as they would without row security.
- * They still run after the tenant qual wherever they are plain filters.
+ * built-in operators, in an exact shape and with a constant checked at plan
+ * time, cannot raise an error or have any other effect that depends on their
+ * row argument (the proof is written at ti_clause_is_leak_safe), so
+ * evaluating them on another tenant's rows inside an index scan, a bitmap
+ * recheck or a filter ordered ahead of the tenant qual reveals nothing.
+ * After the standard paths of a protected relation exist,
+ * set_rel_pathlist_hook marks exactly those clauses leakproof and asks for
+ * the index paths again, so that GIN and text_pattern_ops indexes serve them
+ * as they would without row security.  Anything that fails the proof (a
+ * Param pattern, a pattern ending in the escape character, ILIKE under a
+ * collation that is not C, ...) stays behind the barrier.
  *
  * The permissive row security policy hook opens the fail-closed fallback
  * (protect_table enables forced row level security with a deny-all policy)
@@ -62,6 +64,8 @@
 #include "postgres.h"
 
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -74,12 +78,15 @@
 #include "optimizer/planmain.h"
 #include "optimizer/planner.h"
 #include "optimizer/restrictinfo.h"
+#include "parser/parse_func.h"
 #include "parser/parsetree.h"
 #include "rewrite/rowsecurity.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/fmgroids.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/pg_locale.h"
 #include "utils/rel.h"
 
 #include "tenant_isolation.h"
@@ -93,6 +100,9 @@ static Oid	ti_uuid_eq_opr = InvalidOid;
 
 /* Set while planning when a plan left a protected relation unscoped. */
 static bool ti_plan_role_dependent = false;
+
+/* How many planner() calls are running (restored on error by PG_FINALLY). */
+static int	ti_planner_depth = 0;
 
 static void ti_get_relation_info(PlannerInfo *root, Oid relid, bool inhparent,
 								 RelOptInfo *rel);
@@ -219,7 +229,17 @@ ti_get_relation_info(PlannerInfo *root, Oid relid, bool inhparent,
 
 	if (!ti_context_get(&tenant))
 	{
-		if (superuser())
+		/*
+		 * plan_create_index_workers() and plan_cluster_use_sort() build a
+		 * bare PlannerInfo (no jointree, not through planner()) only to
+		 * estimate costs for an index build or CLUSTER, which run as the
+		 * table owner: no plan is made from it and no row is read through
+		 * it, so there is nothing to scope.  Any other caller outside
+		 * planner() is treated like a query.
+		 */
+		if (ti_planner_depth == 0 && root->parse->jointree == NULL)
+			return;
+		if (ti_unscoped_allowed())
 		{
 			/* unscoped: must not survive into a tenant's context */
 			ti_plan_role_dependent = true;
@@ -249,6 +269,98 @@ ti_get_relation_info(PlannerInfo *root, Oid relid, bool inhparent,
 }
 
 /*
+ * ti_add_conflict_check
+ *		Put _conflict_check(existing.tenant_column, rel) first in the ON
+ *		CONFLICT DO UPDATE WHERE list of one ModifyTable (guard.c says why it
+ *		must be first and why this is done on the finished plan).
+ */
+static void
+ti_add_conflict_check(PlannedStmt *stmt, ModifyTable *mt)
+{
+	Index		rti;
+	RangeTblEntry *rte;
+	TiRelInfo  *info;
+	Oid			funcid;
+	Oid			argtypes[2] = {UUIDOID, OIDOID};
+	Var		   *var;
+	Const	   *rel;
+	FuncExpr   *check;
+	AttrNumber	attno;
+
+	if (mt->onConflictAction != ONCONFLICT_UPDATE || mt->resultRelations == NIL)
+		return;
+	rti = linitial_int(mt->resultRelations);
+	rte = rt_fetch(rti, stmt->rtable);
+	info = ti_lookup_rel(rte->relid);
+	if (!info->is_protected)
+	{
+		/*
+		 * An unprotected partitioned table may route the row into a
+		 * protected partition; the check is written against the target's
+		 * columns, which need not hold a tenant column.  Refuse rather than
+		 * let that partition's existing row reach the user's expressions.
+		 */
+		if (rte->relkind == RELKIND_PARTITIONED_TABLE)
+		{
+			List	   *children = find_all_inheritors(rte->relid, NoLock, NULL);
+			ListCell   *lc;
+
+			foreach(lc, children)
+			{
+				if (ti_lookup_rel(lfirst_oid(lc))->is_protected)
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("ON CONFLICT DO UPDATE is not supported on table \"%s\", which has protected partitions",
+									get_rel_name(rte->relid)),
+							 errhint("Protect the partitioned table itself with tenant_isolation.protect_table().")));
+			}
+		}
+		return;
+	}
+	/* re-read: a lookup above may have refreshed the cache entry */
+	attno = ti_lookup_rel(rte->relid)->tenant_attno;
+
+	funcid = LookupFuncName(list_make2(makeString(TI_SCHEMA),
+									   makeString("_conflict_check")),
+							2, argtypes, true);
+	if (!OidIsValid(funcid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("INSERT ... ON CONFLICT DO UPDATE on a protected table needs tenant_isolation 1.1"),
+				 errhint("Run ALTER EXTENSION tenant_isolation UPDATE.")));
+
+	var = makeVar(rti, attno, UUIDOID, -1, InvalidOid, 0);
+	rel = makeConst(OIDOID, -1, InvalidOid, sizeof(Oid),
+					ObjectIdGetDatum(rte->relid), false, true);
+	check = makeFuncExpr(funcid, BOOLOID, list_make2(var, rel),
+						 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	mt->onConflictWhere = (Node *) lcons(check, (List *) mt->onConflictWhere);
+}
+
+/*
+ * ti_add_conflict_checks
+ *		Every INSERT ... ON CONFLICT DO UPDATE of the statement: the top-level
+ *		one, or one in a data-modifying WITH (always a subplan's top node).
+ */
+static void
+ti_add_conflict_checks(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->planTree && IsA(stmt->planTree, ModifyTable))
+		ti_add_conflict_check(stmt, (ModifyTable *) stmt->planTree);
+	if (!stmt->hasModifyingCTE)
+		return;
+	foreach(lc, stmt->subplans)
+	{
+		Plan	   *plan = (Plan *) lfirst(lc);
+
+		if (plan && IsA(plan, ModifyTable))
+			ti_add_conflict_check(stmt, (ModifyTable *) plan);
+	}
+}
+
+/*
  * ti_planner
  *		Mark plans that read protected tables without a qual (superuser
  *		without a context) as role dependent.
@@ -261,6 +373,7 @@ ti_planner(Query *parse, const char *query_string, int cursorOptions,
 	bool		save = ti_plan_role_dependent;
 
 	ti_plan_role_dependent = false;
+	ti_planner_depth++;
 	PG_TRY();
 	{
 		if (prev_planner_hook)
@@ -271,10 +384,14 @@ ti_planner(Query *parse, const char *query_string, int cursorOptions,
 									  boundParams);
 		if (ti_plan_role_dependent)
 			result->dependsOnRole = true;
+		if ((result->commandType == CMD_INSERT || result->hasModifyingCTE) &&
+			ti_extension_present())
+			ti_add_conflict_checks(result);
 	}
 	PG_FINALLY();
 	{
 		ti_plan_role_dependent = save;
+		ti_planner_depth--;
 	}
 	PG_END_TRY();
 	return result;
@@ -339,36 +456,148 @@ ti_rls_permissive(CmdType cmdtype, Relation relation)
 }
 
 /*
- * ti_leak_safe_function
- *		Built-ins that raise no error whatever their row argument holds, when
- *		their other argument is a constant.  Audited list: add nothing whose
- *		error messages could carry an argument value or depend on it.
+ * Leak-safe clauses: the proof.
+ *
+ * A clause that the planner may evaluate on rows of another tenant (as an
+ * index condition, in a bitmap recheck, or as a filter sorted ahead of the
+ * tenant qual because it is marked leakproof) must not be able to reveal
+ * anything about those rows.  Returning false reveals nothing: the row is
+ * then dropped by the tenant qual, which runs on every row that reaches the
+ * output.  What could reveal something is an error, a notice, a lock or any
+ * other effect whose occurrence depends on the row value.  Like PostgreSQL's
+ * own proleakproof markings, we leave out resource exhaustion (out of
+ * memory) and timing; docs/isolation-model.md says so.
+ *
+ * A clause qualifies only in the exact shape "column op Const" (the column a
+ * plain Var of the relation, possibly under a binary-compatible RelabelType,
+ * the other side a non-NULL Const known when the plan is made).  A Param is
+ * never accepted: its value is unknown at plan time, so none of the checks
+ * below could be made (custom plans see bound parameters as Consts).  Then,
+ * per operator:
+ *
+ *	- text/bpchar LIKE (textlike, bpcharlike).  GenericMatchText raises three
+ *	  errors.  "could not determine which collation" and "nondeterministic
+ *	  collations are not supported" depend only on the clause's collation: we
+ *	  require a valid, deterministic collation here.  "LIKE pattern must not
+ *	  end with escape character" is raised only when the scan of the pattern
+ *	  reaches a trailing escape, i.e. only for rows matching the prefix before
+ *	  it: we refuse any pattern with a trailing unescaped backslash (LIKE ...
+ *	  ESCAPE is folded to a backslash pattern before we see it).  MatchText
+ *	  recurses once per '%' and calls check_stack_depth(): the depth is bounded
+ *	  by the pattern's '%' count, which we cap at TI_LIKE_MAX_PERCENT.  No other
+ *	  error path reads the row value (detoasting fails only on corrupt data).
+ *	- text/bpchar ILIKE (texticlike, bpchariclike).  In a multibyte database
+ *	  or with an ICU collation, Generic_Text_IC_like lowercases the row value
+ *	  with lower(), whose libc and ICU paths can raise conversion errors that
+ *	  depend on the characters of the row.  Only a collation whose LC_CTYPE is
+ *	  C lowercases byte-wise without any error path, so ILIKE qualifies only
+ *	  under such a collation, with the pattern checks of LIKE.
+ *	- jsonb @> (jsonb_contains, row on the left) and <@ (jsonb_contained, row
+ *	  on the right).  JsonbDeepContains raises no error of its own; it calls
+ *	  check_stack_depth() once per level it descends, and it descends only
+ *	  where both values hold a container at the same place, so the depth is
+ *	  bounded by the constant's depth, capped at TI_JSONB_MAX_DEPTH.  For a
+ *	  contained array that holds a container, it pallocs an array sized by
+ *	  the number of elements of the *containing* value's array: when the row
+ *	  is the containing side (@>) a huge row array could make that request
+ *	  exceed MaxAllocSize, an error that depends on the row.  So for @> the
+ *	  constant may not hold an array with a container element; for <@ the
+ *	  containing side is the constant and there is no such case.
+ *	- jsonb ? text, ?| text[], ?& text[] (jsonb_exists, _any, _all): a lookup
+ *	  of the constant key(s) in the row's top-level container; no error path
+ *	  reads the row.  The constant array is deconstructed without reference
+ *	  to the row.
+ *
+ * Nothing else is on the list; add nothing without a proof written here.
+ */
+#define TI_LIKE_MAX_PERCENT 64
+#define TI_JSONB_MAX_DEPTH	32
+
+/*
+ * ti_like_pattern_is_safe
+ *		The pattern checks of the proof: no trailing escape, bounded '%'.
  */
 static bool
-ti_leak_safe_function(Oid funcid)
+ti_like_pattern_is_safe(Const *pattern)
 {
-	switch (funcid)
+	text	   *pat = DatumGetTextPP(pattern->constvalue);
+	const char *p = VARDATA_ANY(pat);
+	int			plen = VARSIZE_ANY_EXHDR(pat);
+	int			percent = 0;
+	int			i;
+
+	for (i = 0; i < plen; i++)
 	{
-		case F_JSONB_CONTAINS:	/* jsonb @> jsonb */
-		case F_JSONB_CONTAINED: /* jsonb <@ jsonb */
-		case F_JSONB_EXISTS:	/* jsonb ? text */
-		case F_JSONB_EXISTS_ANY:	/* jsonb ?| text[] */
-		case F_JSONB_EXISTS_ALL:	/* jsonb ?& text[] */
-		case F_TEXTLIKE:		/* text ~~ text (constant pattern) */
-		case F_TEXTICLIKE:		/* text ~~* text (constant pattern) */
-		case F_BPCHARLIKE:
-		case F_BPCHARICLIKE:
-			return true;
-		default:
+		if (p[i] == '\\')
+		{
+			/* the escaped character follows; a trailing escape errors */
+			if (i + 1 >= plen)
+				return false;
+			i++;
+			continue;
+		}
+		if (p[i] == '%' && ++percent > TI_LIKE_MAX_PERCENT)
 			return false;
 	}
+	return true;
+}
+
+/*
+ * ti_jsonb_const_is_safe
+ *		Depth bound, and (for @>) no array holding a container.
+ */
+static bool
+ti_jsonb_const_is_safe(Const *con, bool row_contains)
+{
+	Jsonb	   *jb = DatumGetJsonbP(con->constvalue);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	bool		in_array[TI_JSONB_MAX_DEPTH + 1];
+	int			depth = 0;
+
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_BEGIN_ARRAY || tok == WJB_BEGIN_OBJECT)
+		{
+			/* a container inside an array (not the raw-scalar pseudo array) */
+			if (row_contains && depth > 0 && in_array[depth - 1])
+				return false;
+			if (depth >= TI_JSONB_MAX_DEPTH)
+				return false;
+			in_array[depth++] = (tok == WJB_BEGIN_ARRAY && !v.val.array.rawScalar);
+		}
+		else if (tok == WJB_END_ARRAY || tok == WJB_END_OBJECT)
+			depth--;
+	}
+	return true;
+}
+
+/*
+ * ti_strip_relabel
+ */
+static Node *
+ti_strip_relabel(Node *node)
+{
+	while (node && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	return node;
+}
+
+static bool
+ti_is_column_of(Node *node, Index relid)
+{
+	node = ti_strip_relabel(node);
+	return node != NULL && IsA(node, Var) &&
+		((Var *) node)->varno == relid &&
+		((Var *) node)->varlevelsup == 0 &&
+		((Var *) node)->varattno > 0;
 }
 
 /*
  * ti_clause_is_leak_safe
- *		"column op constant" (or the reverse) with a leak-safe operator,
- *		where the column is a plain Var of the relation and the other side a
- *		Const or a Param: nothing else may touch the row value.
+ *		Does the clause satisfy the proof above?
  */
 static bool
 ti_clause_is_leak_safe(Expr *clause, Index relid)
@@ -376,6 +605,7 @@ ti_clause_is_leak_safe(Expr *clause, Index relid)
 	OpExpr	   *op;
 	Node	   *left,
 			   *right;
+	Const	   *con;
 
 	if (!IsA(clause, OpExpr))
 		return false;
@@ -383,22 +613,52 @@ ti_clause_is_leak_safe(Expr *clause, Index relid)
 	if (list_length(op->args) != 2 || op->opretset)
 		return false;
 	set_opfuncid(op);
-	if (!ti_leak_safe_function(op->opfuncid))
-		return false;
 	left = linitial(op->args);
 	right = lsecond(op->args);
-	/* the pattern of LIKE is always the right argument */
-	if (IsA(left, Var) && ((Var *) left)->varno == relid &&
-		((Var *) left)->varlevelsup == 0 &&
-		(IsA(right, Const) || IsA(right, Param)))
-		return true;
-	if (op->opfuncid != F_TEXTLIKE && op->opfuncid != F_TEXTICLIKE &&
-		op->opfuncid != F_BPCHARLIKE && op->opfuncid != F_BPCHARICLIKE &&
-		IsA(right, Var) && ((Var *) right)->varno == relid &&
-		((Var *) right)->varlevelsup == 0 &&
-		(IsA(left, Const) || IsA(left, Param)))
-		return true;
-	return false;
+
+	switch (op->opfuncid)
+	{
+		case F_TEXTLIKE:
+		case F_BPCHARLIKE:
+		case F_TEXTICLIKE:
+		case F_BPCHARICLIKE:
+			/* the row is the string, the constant the pattern */
+			if (!ti_is_column_of(left, relid) || !IsA(right, Const))
+				return false;
+			con = (Const *) right;
+			if (con->constisnull)
+				return false;
+			if (!OidIsValid(op->inputcollid))
+				return false;
+			if (op->opfuncid == F_TEXTICLIKE || op->opfuncid == F_BPCHARICLIKE)
+			{
+				if (!lc_ctype_is_c(op->inputcollid))
+					return false;
+			}
+			else if (!lc_ctype_is_c(op->inputcollid) &&
+					 !get_collation_isdeterministic(op->inputcollid))
+				return false;
+			return ti_like_pattern_is_safe(con);
+
+		case F_JSONB_CONTAINS:	/* row @> const */
+		case F_JSONB_CONTAINED: /* row <@ const */
+			if (!ti_is_column_of(left, relid) || !IsA(right, Const))
+				return false;
+			con = (Const *) right;
+			if (con->constisnull)
+				return false;
+			return ti_jsonb_const_is_safe(con, op->opfuncid == F_JSONB_CONTAINS);
+
+		case F_JSONB_EXISTS:	/* row ? text */
+		case F_JSONB_EXISTS_ANY:	/* row ?| text[] */
+		case F_JSONB_EXISTS_ALL:	/* row ?& text[] */
+			if (!ti_is_column_of(left, relid) || !IsA(right, Const))
+				return false;
+			return !((Const *) right)->constisnull;
+
+		default:
+			return false;
+	}
 }
 
 /*

@@ -97,6 +97,10 @@ extern void ti_check_session_tenant(void);
 extern int	ti_protected_running;
 extern void ti_install_executor_hooks(void);
 
+/* instrument.c: EXPLAIN ANALYZE counters of other tenants' rows */
+struct QueryDesc;
+extern void ti_scrub_instrumentation(struct QueryDesc *queryDesc);
+
 /* catalog.c: per-backend caches of the extension catalogs */
 typedef struct TiRelInfo
 {
@@ -134,6 +138,10 @@ extern void ti_install_planner_hooks(void);
 extern void ti_install_largeobject_hooks(void);
 extern void ti_check_largeobject_access(const char *what);
 extern bool ti_is_largeobject_catalog(Oid relid);
+extern void ti_check_largeobject_utility(Node *parsetree);
+
+/* denials.c: refusals made by core on our behalf, audited first */
+extern void ti_install_denial_hooks(void);
 
 /* utility.c */
 extern void ti_install_utility_hook(void);
@@ -166,6 +174,10 @@ extern void ti_keys_init(void);
 
 /* jwt.c */
 extern void ti_jwt_init(void);
+
+/* identity.c: who may touch protected tables without a tenant context */
+extern bool ti_unscoped_allowed(void);
+extern void ti_install_identity_hooks(void);
 
 /* helpers */
 extern char *ti_uuid_to_cstring(const pg_uuid_t *u);

@@ -152,3 +152,97 @@ SELECT count(*) FROM tenant_isolation.audit_log WHERE kind = 'forged';
 DROP FUNCTION audit_probe(uuid);
 SELECT tenant_isolation.unprotect_table('audit_docs');
 DROP TABLE audit_docs;
+
+--
+-- Every refusal is audited (issue 13.7): a forged context by an ordinary
+-- role (SET, SET LOCAL, RESET, set_config() in every form, ALTER ROLE SET,
+-- a function's SET clause), assume_tenant() by a non-admin, and a context
+-- switch refused inside a running statement.  Each attempt is refused as
+-- before and leaves one event naming the way it was tried.
+--
+SELECT tenant_isolation.audit_flush();
+SELECT coalesce(max(id), 0) AS start_id FROM tenant_isolation.audit_log \gset
+CREATE TABLE audit_forge (tenant_id uuid NOT NULL, id int, body text);
+INSERT INTO audit_forge VALUES
+	('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 1, 'a-forge'),
+	('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 1, 'B-SECRET-forge');
+SELECT tenant_isolation.protect_table('audit_forge');
+GRANT SELECT ON audit_forge TO regress_app, regress_support;
+CREATE PROCEDURE audit_forge_proc(t text) LANGUAGE plpgsql AS $$ BEGIN END $$;
+CREATE FUNCTION audit_swallow(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE q;
+	RETURN 'not refused';
+EXCEPTION WHEN insufficient_privilege THEN
+	RETURN 'refused';
+END
+$$;
+
+SET ROLE regress_app;
+SET tenant_isolation.tenant_id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
+BEGIN;
+SET LOCAL tenant_isolation.tenant_id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
+ROLLBACK;
+RESET tenant_isolation.tenant_id;
+SET Tenant_Isolation.Tenant_Id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
+SELECT set_config('tenant_isolation.tenant_id', 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', false);
+PREPARE forge(text, text) AS SELECT set_config($1, $2, true);
+EXECUTE forge('tenant_isolation.tenant_id', 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb');
+DEALLOCATE forge;
+CALL audit_forge_proc(set_config('tenant_isolation.tenant_id', 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', false));
+-- refused inside an exception block that swallows the error: still audited
+SELECT audit_swallow($$SELECT set_config('tenant_isolation.tenant_id', 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', false)$$);
+SELECT audit_swallow($$SET tenant_isolation.claims = '{}'$$);
+SELECT audit_swallow($$SET tenant_isolation.tenant_claim = 'org_id'$$);
+SELECT sqlstate_of($$ALTER ROLE regress_app SET tenant_isolation.tenant_id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb'$$);
+SET ROLE regress_owner;
+SELECT sqlstate_of($$CREATE FUNCTION audit_forged() RETURNS int LANGUAGE sql
+	SET tenant_isolation.tenant_id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb' AS 'SELECT 1'$$);
+SET ROLE regress_app;
+-- allowed settings leave no event
+SELECT set_config('application_name', 'pg_regress', false) IS NOT NULL AS allowed;
+SELECT assume_tenant_denied FROM (SELECT sqlstate_of($$SELECT tenant_isolation.assume_tenant('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 'forged')$$) AS assume_tenant_denied) s;
+-- the administrators' functions and relations, refused by PostgreSQL's
+-- EXECUTE and SELECT checks; what everyone may use leaves no event
+SELECT sqlstate_of($$SELECT tenant_isolation.create_tenant('forged tenant')$$);
+SELECT sqlstate_of($$SELECT tenant_isolation.audit_flush()$$);
+SELECT sqlstate_of($$SELECT count(*) FROM tenant_isolation.audit_log$$);
+SELECT sqlstate_of($$SELECT kid FROM tenant_isolation.jwt_keys$$);
+SELECT sqlstate_of($$DELETE FROM tenant_isolation.tenant$$);
+COPY tenant_isolation.jwt_key TO STDOUT;
+SELECT sqlstate_of($$TRUNCATE tenant_isolation.tenant_key$$);
+SELECT count(*) AS own_events FROM tenant_isolation.my_audit_log;
+SELECT tenant_isolation.current_tenant() IS NULL AS allowed;
+-- nothing was forged
+SELECT tenant_isolation.current_tenant() IS NULL AS no_context,
+	   current_setting('tenant_isolation.tenant_id') = '' AS setting_empty;
+SELECT sqlstate_of($$SELECT body FROM audit_forge$$);
+RESET ROLE;
+SELECT setconfig FROM pg_db_role_setting WHERE setrole = 'regress_app'::regrole;
+-- a superuser cannot store a context in a role's settings either
+SELECT sqlstate_of($$ALTER ROLE regress_app SET tenant_isolation.tenant_id = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb'$$);
+
+-- A context switch refused inside a statement that reads a protected table.
+SET ROLE regress_support;
+SELECT tenant_isolation.assume_tenant('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'regress switch');
+SELECT sqlstate_of($$SELECT tenant_isolation.assume_tenant('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 'mid-statement') FROM audit_forge$$);
+SELECT body FROM audit_forge;
+SELECT tenant_isolation.logout();
+RESET ROLE;
+
+SELECT tenant_isolation.audit_flush();
+SELECT kind, object, sqlstate, detail,
+	   CASE current_role_name WHEN session_user THEN 'superuser' ELSE current_role_name END AS role,
+	   left(tenant::text, 8) AS tenant
+  FROM tenant_isolation.audit_log
+ WHERE id > :start_id
+   AND kind IN ('denied_set_context', 'denied_setting', 'assume_tenant_denied',
+				'denied_context_switch', 'denied_function', 'denied_relation')
+ ORDER BY id;
+SELECT count(*) AS b_values_in_events FROM tenant_isolation.audit_log
+ WHERE id > :start_id AND concat_ws(' ', object, detail) LIKE '%B-SECRET%';
+
+DROP FUNCTION audit_swallow(text);
+DROP PROCEDURE audit_forge_proc(text);
+SELECT tenant_isolation.unprotect_table('audit_forge');
+DROP TABLE audit_forge;

@@ -47,6 +47,31 @@ CREATE MATERIALIZED VIEW lint_mv AS SELECT id FROM lint_view;
 CREATE MATERIALIZED VIEW lint_mv_direct AS SELECT count(*) FROM events_a;
 CREATE ROLE regress_lint_bypass LOGIN BYPASSRLS;
 CREATE ROLE regress_lint_super LOGIN SUPERUSER;
+-- issue 13.6: code that reads a protected table with the rights of a
+-- superuser or a BYPASSRLS role, for any caller (row level security, the
+-- fallback without the library, never applies to such owners).
+CREATE VIEW lint_invoker_view WITH (security_invoker = true) AS SELECT id, body FROM docs;
+CREATE FUNCTION lint_definer_via_view() RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+	AS $$ BEGIN RETURN (SELECT count(*) FROM public.lint_invoker_view); END $$;
+CREATE FUNCTION lint_definer_atomic() RETURNS bigint LANGUAGE sql SECURITY DEFINER
+	BEGIN ATOMIC SELECT count(*) FROM public.lint_noindex; END;
+CREATE FUNCTION lint_definer_bypass() RETURNS bigint LANGUAGE sql SECURITY DEFINER
+	AS 'SELECT count(*) FROM public.docs';
+ALTER FUNCTION lint_definer_bypass() OWNER TO regress_lint_bypass;
+CREATE VIEW lint_bypass_view AS SELECT id FROM docs;
+ALTER VIEW lint_bypass_view OWNER TO regress_lint_bypass;
+CREATE VIEW lint_view_over_invoker AS SELECT id FROM lint_invoker_view;
+CREATE TABLE lint_rule_log (id int);
+CREATE TABLE lint_rule_sink (id int, body text);
+CREATE RULE lint_rule_copy AS ON INSERT TO lint_rule_log
+	DO ALSO INSERT INTO lint_rule_sink SELECT id, body FROM docs WHERE id = NEW.id;
+CREATE TABLE lint_trg_tab (id int);
+CREATE FUNCTION lint_trigger_definer() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+	AS $$ BEGIN PERFORM count(*) FROM public.docs; RETURN NEW; END $$;
+CREATE TRIGGER lint_trg BEFORE INSERT ON lint_trg_tab
+	FOR EACH ROW EXECUTE FUNCTION lint_trigger_definer();
+CREATE ROLE regress_lint_param;
+GRANT SET ON PARAMETER tenant_isolation.tenant_id TO regress_lint_param;
 
 -- clean counterparts: none of them may appear
 CREATE TABLE lint_clean (tenant_id uuid NOT NULL, id int NOT NULL, code text,
@@ -67,9 +92,22 @@ CREATE FUNCTION lint_definer_ordinary() RETURNS bigint LANGUAGE sql SECURITY DEF
 ALTER FUNCTION lint_definer_ordinary() OWNER TO regress_owner;
 CREATE MATERIALIZED VIEW lint_mv_global AS SELECT code FROM countries;
 CREATE ROLE regress_lint_nologin NOLOGIN BYPASSRLS;
+-- an ordinary owner's view, and a superuser's view over it: checked as the
+-- ordinary owner, scoped by row level security
+CREATE VIEW lint_owner_view AS SELECT id FROM docs;
+ALTER VIEW lint_owner_view OWNER TO regress_owner;
+CREATE VIEW lint_view_over_owner AS SELECT id FROM lint_owner_view;
+CREATE FUNCTION lint_definer_over_owner() RETURNS bigint LANGUAGE sql SECURITY DEFINER
+	AS 'SELECT count(*) FROM public.lint_owner_view';
+-- a superuser's view of a global table, a rule of an ordinary owner
+CREATE VIEW lint_global_view AS SELECT code FROM lint_shared;
+CREATE TABLE lint_owner_log (id int);
+ALTER TABLE lint_owner_log OWNER TO regress_owner;
+CREATE RULE lint_owner_rule AS ON INSERT TO lint_owner_log
+	DO ALSO INSERT INTO lint_rule_sink SELECT id, body FROM docs WHERE id = NEW.id;
 
 SELECT severity, object, problem, rule FROM tenant_isolation.isolation_report
- WHERE object ~ 'lint_'
+ WHERE object ~ 'lint_' OR rule = 'parameter_grant'
 	OR object ~ '^(constraint \w+ on )?public\.(notes|customers|orders|docs|events)$'
  ORDER BY severity, rule, object;
 -- the hints say what to do
@@ -77,7 +115,9 @@ SELECT rule, hint FROM tenant_isolation.isolation_report
  WHERE object IN ('public.lint_unprotected', 'constraint notes_slug_key on public.notes',
 				  'constraint orders_customer_id_fkey on public.orders', 'public.lint_definer()',
 				  'public.lint_mv', 'public.lint_noindex', 'public.lint_nullable',
-				  'role regress_lint_bypass')
+				  'role regress_lint_bypass', 'public.lint_bypass_view',
+				  'rule lint_rule_copy on public.lint_rule_log', 'trigger lint_trg on public.lint_trg_tab',
+				  'parameter tenant_isolation.tenant_id')
  ORDER BY rule, object;
 
 -- The tenant column named by tenant_isolation.tenant_claim counts too.
@@ -111,11 +151,21 @@ RESET client_min_messages;
 -- Fixing the mistakes makes them disappear from the report.
 DROP MATERIALIZED VIEW lint_mv, lint_mv_direct;
 DROP FUNCTION lint_definer();
+ALTER VIEW lint_view OWNER TO regress_owner;
+ALTER VIEW lint_bypass_view SET (security_invoker = on);
+ALTER FUNCTION lint_definer_via_view() SECURITY INVOKER;
+ALTER FUNCTION lint_definer_atomic() OWNER TO regress_owner;
+ALTER FUNCTION lint_definer_bypass() OWNER TO regress_owner;
+ALTER VIEW lint_view_over_invoker OWNER TO regress_owner;
+DROP RULE lint_rule_copy ON lint_rule_log;
+DROP TRIGGER lint_trg ON lint_trg_tab;
+ALTER FUNCTION lint_trigger_definer() SECURITY INVOKER;
+REVOKE SET ON PARAMETER tenant_isolation.tenant_id FROM regress_lint_param;
 ALTER TABLE lint_nullable ALTER COLUMN tenant_id SET NOT NULL;
 CREATE INDEX ON lint_noindex (tenant_id);
 SELECT tenant_isolation.mark_global('lint_unprotected');
 SELECT severity, object, rule FROM tenant_isolation.isolation_report
- WHERE object ~ 'lint_' ORDER BY severity, rule, object;
+ WHERE object ~ 'lint_' OR rule = 'parameter_grant' ORDER BY severity, rule, object;
 
 -- A clean database passes verify().
 \set regress_db :DBNAME
@@ -140,8 +190,14 @@ SELECT count(*) FROM tenant_isolation.verify() WHERE severity = 'error';
 DROP DATABASE regress_lint_clean WITH (FORCE);
 
 DROP MATERIALIZED VIEW lint_mv_global;
-DROP VIEW lint_view;
-DROP FUNCTION lint_invoker(), lint_definer_other(), lint_definer_ordinary();
+DROP VIEW lint_view, lint_view_over_invoker, lint_bypass_view, lint_view_over_owner,
+	lint_owner_view, lint_global_view;
+DROP FUNCTION lint_invoker(), lint_definer_other(), lint_definer_ordinary(),
+	lint_definer_via_view(), lint_definer_atomic(), lint_definer_bypass(),
+	lint_definer_over_owner();
+DROP VIEW lint_invoker_view;
+DROP TABLE lint_rule_log, lint_rule_sink, lint_owner_log, lint_trg_tab;
+DROP FUNCTION lint_trigger_definer();
 DROP TABLE lint_unprotected, lint_org, lint_nullable, lint_noindex, lint_uidx, lint_parted,
 	lint_parted_code, lint_child, lint_parent, lint_clean_child, lint_clean, lint_shared;
-DROP ROLE regress_lint_bypass, regress_lint_super, regress_lint_nologin;
+DROP ROLE regress_lint_bypass, regress_lint_super, regress_lint_nologin, regress_lint_param;

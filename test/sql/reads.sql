@@ -94,7 +94,8 @@ EXECUTE by_id(3);
 DEALLOCATE by_id;
 SELECT id FROM docs ORDER BY id FOR UPDATE;
 
--- EXPLAIN ANALYZE counts only tenant A's rows
+-- EXPLAIN ANALYZE shows A's 2 rows and no count of B's: the tenant qual
+-- removes B's 2 rows, and no "Rows Removed by Filter" line may tell
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM docs;
 
 -- COPY out, both forms
