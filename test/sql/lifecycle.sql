@@ -388,6 +388,41 @@ RESET plan_cache_mode;
 DEALLOCATE lc_stmt;
 
 ------------------------------------------------------------------------------
+-- 8. The schema tier's role and search_path switch is undone exactly by a
+--    rollback (to a savepoint too), and a later logout still restores them.
+------------------------------------------------------------------------------
+RESET ROLE;
+SELECT tenant_isolation.create_tenant('lc s', 'schema', '14c00000-0000-4000-8000-00000000000c');
+SELECT current_user = session_user AS own_role, current_setting('search_path') AS search_path;
+BEGIN;
+SELECT tenant_isolation.assume_tenant('14c00000-0000-4000-8000-00000000000c', 'lifecycle');
+SELECT current_user = session_user AS own_role, current_setting('search_path') AS search_path;
+ROLLBACK;
+SELECT current_user = session_user AS own_role, current_setting('search_path') AS search_path;
+SELECT tenant_isolation.assume_tenant('14c00000-0000-4000-8000-00000000000c', 'lifecycle');
+BEGIN;
+SAVEPOINT s;
+SELECT tenant_isolation.logout();
+SELECT current_user = session_user AS own_role, current_setting('search_path') AS search_path;
+ROLLBACK TO s;
+SELECT current_user = session_user AS own_role, current_setting('search_path') AS search_path;
+COMMIT;
+BEGIN;
+SELECT tenant_isolation.logout();
+ROLLBACK;
+SELECT current_user = session_user AS own_role, current_setting('search_path') AS search_path,
+	   tenant_isolation.current_tenant();
+SELECT tenant_isolation.logout();
+SELECT current_user = session_user AS own_role, current_setting('search_path') AS search_path,
+	   tenant_isolation.current_tenant();
+-- a failed login leaves the schema tier as well
+SELECT tenant_isolation.assume_tenant('14c00000-0000-4000-8000-00000000000c', 'lifecycle');
+SELECT tenant_isolation.login('not.a.token');
+SELECT current_user = session_user AS own_role, current_setting('search_path') AS search_path,
+	   tenant_isolation.current_tenant();
+SELECT tenant_isolation.drop_tenant('14c00000-0000-4000-8000-00000000000c');
+
+------------------------------------------------------------------------------
 -- cleanup
 ------------------------------------------------------------------------------
 RESET ROLE;
