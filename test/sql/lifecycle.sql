@@ -420,7 +420,9 @@ SELECT tenant_isolation.assume_tenant('14c00000-0000-4000-8000-00000000000c', 'l
 SELECT tenant_isolation.login('not.a.token');
 SELECT current_user = session_user AS own_role, current_setting('search_path') AS search_path,
 	   tenant_isolation.current_tenant();
+SET client_min_messages = warning;
 SELECT tenant_isolation.drop_tenant('14c00000-0000-4000-8000-00000000000c');
+RESET client_min_messages;
 
 ------------------------------------------------------------------------------
 -- cleanup
