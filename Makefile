@@ -14,13 +14,14 @@ OBJS = $(WIN32RES) \
 	src/audit.o \
 	src/limits.o \
 	src/keys.o \
+	src/provision.o \
 	src/jwt.o
 DATA = $(wildcard sql/tenant_isolation--*.sql)
 PGFILEDESC = "tenant_isolation - tenant scoping for shared tables"
 PG_CPPFLAGS = -I$(srcdir)/src
 SHLIB_LINK  = -lcrypto -lsodium
 
-REGRESS = init context reads writes utility cache parallel jwt tenants keys limits audit lint badinput
+REGRESS = init context reads writes utility cache parallel jwt tenants keys limits audit lint badinput privilege
 REGRESS_OPTS = --inputdir=test --temp-config=$(srcdir)/test/tenant_isolation.conf
 ISOLATION = context_switch tenant_move limits_sessions audit_concurrency
 ISOLATION_OPTS = --inputdir=test --outputdir=. --temp-config=$(srcdir)/test/tenant_isolation.conf

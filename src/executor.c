@@ -239,7 +239,12 @@ ti_check_session_tenant(void)
 	if (!ti_extension_present())
 		return;
 	has_context = ti_context_get(&context);
-	if (has_context && !superuser_arg(userid))
+
+	/*
+	 * provision.c works on a suspended tenant's rows (drop_tenant,
+	 * move_tenant) in that tenant's context, as the table's owner.
+	 */
+	if (has_context && !superuser_arg(userid) && !ti_provisioning)
 	{
 		TiTenantInfo info;
 

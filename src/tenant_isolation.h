@@ -105,6 +105,11 @@ extern bool ti_is_largeobject_catalog(Oid relid);
 extern void ti_install_utility_hook(void);
 extern bool ti_internal_ddl;
 
+/* provision.c: provisioning, each privileged step under an explicit identity */
+extern bool ti_provisioning;
+extern void ti_apply_fallback(Oid relid, Oid as_role);
+extern void ti_protect_new_relation(Oid relid);
+
 /* shmem.c: one request and startup for every module's shared state */
 #define TI_LWLOCK_COUNT 4		/* 0: audit ring, 1: tenant hash, 2-3 spare */
 extern void ti_install_shmem_hooks(void);
