@@ -104,6 +104,38 @@ SELECT tenant_isolation.drop_tenant('f1f1f1f1-f1f1-4f1f-8f1f-f1f1f1f1f1f1');
 SELECT rolname, rolsuper FROM pg_roles WHERE rolname = 'regress_priv_admin';
 SELECT tenant_id, v FROM priv_t ORDER BY v;
 
+-- The same for move_tenant: the rows a tenant brings into a shared table are
+-- inserted as that table's owner, in the tenant's context.
+CREATE FUNCTION priv_escalate_ins() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE NOTICE 'insert trigger runs as superuser: %, sees tenant %',
+		(SELECT rolsuper FROM pg_roles WHERE rolname = current_user),
+		tenant_isolation.current_tenant();
+	BEGIN
+		ALTER ROLE regress_priv_admin SUPERUSER;
+	EXCEPTION WHEN insufficient_privilege THEN
+		NULL;
+	END;
+	RETURN NEW;
+END
+$$;
+\c - :superuser_name
+\set SHOW_CONTEXT never
+SELECT tenant_isolation.protect_table('priv_tmpl');
+CREATE TRIGGER priv_escalate_ins BEFORE INSERT ON priv_tmpl
+	FOR EACH ROW EXECUTE FUNCTION priv_escalate_ins();
+ALTER FUNCTION priv_escalate_ins() OWNER TO regress_priv_admin;
+INSERT INTO tenant_5e5e5e5e5e5e45e585e55e5e5e5e5e5e.priv_tmpl VALUES
+	('5e5e5e5e-5e5e-45e5-85e5-5e5e5e5e5e5e', 1, 'moving row');
+\c - regress_priv_admin
+\set SHOW_CONTEXT never
+SELECT tenant_isolation.move_tenant('5e5e5e5e-5e5e-45e5-85e5-5e5e5e5e5e5e', 'shared');
+\c - :superuser_name
+\set SHOW_CONTEXT never
+SELECT rolname, rolsuper FROM pg_roles WHERE rolname = 'regress_priv_admin';
+SELECT tenant_id, id, note FROM priv_tmpl ORDER BY id;
+SELECT tenant_isolation.move_tenant('5e5e5e5e-5e5e-45e5-85e5-5e5e5e5e5e5e', 'schema');
+
 -- 4. Everything a member of the admin role can execute.  None of it is
 -- SECURITY DEFINER PL/pgSQL or SQL that builds statements (EXECUTE): what
 -- runs with other rights is C with fixed statements (src/provision.c).
@@ -137,8 +169,9 @@ SELECT sqlstate_of($$SELECT tenant_isolation.protect_table('tenant_isolation.ten
 \set SHOW_CONTEXT never
 SELECT tenant_isolation.drop_tenant('5e5e5e5e-5e5e-45e5-85e5-5e5e5e5e5e5e');
 SELECT tenant_isolation.unprotect_table('priv_t');
+SELECT tenant_isolation.unprotect_table('priv_tmpl');
 DELETE FROM tenant_isolation.template_table WHERE tbl = 'priv_tmpl'::regclass;
 DROP TABLE priv_t, priv_gen, priv_tmpl, priv_made_by_migration;
-DROP FUNCTION priv_escalate();
+DROP FUNCTION priv_escalate(), priv_escalate_ins();
 REVOKE CREATE, USAGE ON SCHEMA public FROM regress_priv_admin;
 DROP ROLE regress_priv_admin;
