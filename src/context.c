@@ -746,16 +746,20 @@ ti_assume_tenant(PG_FUNCTION_ARGS)
 }
 
 /*
- * _internal_ddl(on boolean), 1.0 only
- *		The symbol stays for the 1.0 install script; 1.1 drops the function.
- *		The internal DDL permission is held by provision.c around its own
- *		statements only, and nothing in SQL can set it.
+ * _internal_ddl(on boolean)
+ *		Let the extension's own functions run DDL that the utility hook
+ *		refuses to everybody else (dropping the guard trigger, the fallback
+ *		policy, ...).  Superuser only: the provisioning functions are
+ *		SECURITY DEFINER and owned by the superuser who created the
+ *		extension.  Reset at the end of every transaction.
  */
 Datum
 ti_internal_ddl_set(PG_FUNCTION_ARGS)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied for internal function")));
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for internal function")));
+	ti_internal_ddl = PG_GETARG_BOOL(0);
 	PG_RETURN_VOID();
 }

@@ -69,6 +69,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
@@ -117,6 +118,28 @@ PG_FUNCTION_INFO_V1(ti_set_tenant_setting);
 PG_FUNCTION_INFO_V1(ti_count_tenant_rows_sql);
 
 #define TI_SAFE_PATH "pg_catalog, pg_temp"
+
+/*
+ * ti_provision_subxact
+ *		An aborted subtransaction drops the internal DDL permission.  The
+ *		functions here never leave it set (PG_FINALLY); this covers the 1.0
+ *		provisioning functions, which set it from SQL through _internal_ddl()
+ *		until ALTER EXTENSION UPDATE drops that function: a 1.0 protect_table
+ *		that failed inside a savepoint must not leave it behind.
+ */
+static void
+ti_provision_subxact(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		ti_internal_ddl = false;
+}
+
+void
+ti_provision_init(void)
+{
+	RegisterSubXactCallback(ti_provision_subxact, NULL);
+}
 
 /* ----------------------------------------------------------------
  *	Identities and statements

@@ -51,6 +51,7 @@ _PG_init(void)
 	ti_audit_init();
 	ti_limits_init();
 	ti_keys_init();
+	ti_provision_init();
 	MarkGUCPrefixReserved("tenant_isolation");
 
 	ti_install_shmem_hooks();

@@ -107,6 +107,7 @@ extern bool ti_internal_ddl;
 
 /* provision.c: provisioning, each privileged step under an explicit identity */
 extern bool ti_provisioning;
+extern void ti_provision_init(void);
 extern void ti_apply_fallback(Oid relid, Oid as_role);
 extern void ti_protect_new_relation(Oid relid);
 
