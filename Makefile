@@ -15,6 +15,7 @@ OBJS = $(WIN32RES) \
 	src/limits.o \
 	src/keys.o \
 	src/provision.o \
+	src/schema_tier.o \
 	src/jwt.o
 DATA = $(wildcard sql/tenant_isolation--*.sql)
 PGFILEDESC = "tenant_isolation - tenant scoping for shared tables"

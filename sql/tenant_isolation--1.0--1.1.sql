@@ -72,3 +72,19 @@ DROP FUNCTION tenant_isolation._common_columns(regclass, regclass, name);
 DROP FUNCTION tenant_isolation._require_no_context(text);
 DROP FUNCTION tenant_isolation._require_tenant(uuid);
 DROP FUNCTION tenant_isolation._tenants_changed();
+
+-- ==== issue 15: the schema tier without membership ====
+-- The extension now switches into a tenant's role itself (src/schema_tier.c);
+-- no role is a member of a tenant's role any more.  tenant_isolation_login
+-- stays (roles are cluster-wide and granted by DBAs) but holds nothing.
+DO $$
+DECLARE
+	r name;
+BEGIN
+	FOR r IN SELECT t.role_name FROM tenant_isolation.tenant t
+			  WHERE t.role_name IS NOT NULL
+				AND pg_catalog.pg_has_role('tenant_isolation_login', t.role_name, 'MEMBER') LOOP
+		EXECUTE pg_catalog.format('REVOKE %I FROM tenant_isolation_login', r);
+	END LOOP;
+END
+$$;

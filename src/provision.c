@@ -880,7 +880,7 @@ ti_create_tenant_schema(const pg_uuid_t *id)
 
 	if (!OidIsValid(get_role_oid(sch, true)))
 		ti_exec_internal_ddl(owner, psprintf("CREATE ROLE %s NOLOGIN NOINHERIT", qsch));
-	ti_exec_internal_ddl(owner, psprintf("GRANT %s TO tenant_isolation_login", qsch));
+	/* no role is ever a member of it: the extension switches (schema_tier.c) */
 	ti_exec_internal_ddl(owner, psprintf("CREATE SCHEMA %s AUTHORIZATION %s", qsch, qsch));
 
 	n = ti_exec_owner("SELECT tbl::oid FROM tenant_isolation.template_table ORDER BY tbl::oid",

@@ -165,6 +165,76 @@ SELECT sqlstate_of($$SELECT tenant_isolation._invalidate('priv_t')$$);
 -- An administrator cannot protect a catalog of the extension.
 SELECT sqlstate_of($$SELECT tenant_isolation.protect_table('tenant_isolation.tenant', 'id')$$);
 
+-- 5. The schema tier without membership.  The 1.0 docs had DBAs grant
+-- tenant_isolation_login (a member of every tenant's role) to the
+-- application: it could SET ROLE to any tenant's role and, as that role,
+-- run utility commands that no executor hook sees.
+\c - :superuser_name
+\set SHOW_CONTEXT never
+SELECT tenant_isolation.create_tenant('priv schema b', 'schema', '6e6e6e6e-6e6e-46e6-86e6-6e6e6e6e6e6e');
+INSERT INTO tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e.priv_tmpl VALUES
+	('6e6e6e6e-6e6e-46e6-86e6-6e6e6e6e6e6e', 1, 'B-SECRET-schema-row');
+GRANT tenant_isolation_login TO regress_app;
+SELECT r.rolname, pg_has_role('regress_app', r.oid, 'MEMBER') AS app_is_member
+  FROM pg_roles r WHERE r.rolname LIKE 'tenant\_%' ORDER BY 1;
+\c - regress_app
+\set SHOW_CONTEXT never
+SELECT sqlstate_of($$SET ROLE tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e$$);
+SELECT sqlstate_of($$GRANT USAGE ON SCHEMA tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e TO regress_app$$);
+SELECT sqlstate_of($$TRUNCATE tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e.priv_tmpl$$);
+RESET ROLE;
+\c - :superuser_name
+\set SHOW_CONTEXT never
+-- Even a superuser is refused SET ROLE into a tenant's role outside its
+-- context, and a session that becomes one anyway (set_config) is refused
+-- every command but leaving it.
+SELECT sqlstate_of($$SET ROLE tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e$$);
+SELECT sqlstate_of($$SET SESSION AUTHORIZATION tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e$$);
+SELECT set_config('role', 'tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e', false) IS NOT NULL AS became_tenant_role;
+SELECT sqlstate_of($$GRANT USAGE ON SCHEMA tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e TO regress_app$$);
+SELECT sqlstate_of($$GRANT SELECT ON tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e.priv_tmpl TO PUBLIC$$);
+SELECT sqlstate_of($$TRUNCATE tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e.priv_tmpl$$);
+SELECT sqlstate_of($$CREATE TABLE tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e.planted (x int)$$);
+SELECT sqlstate_of($$CREATE INDEX ON tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e.priv_tmpl ((public.leak(note)))$$);
+SELECT sqlstate_of($$ALTER TABLE tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e.priv_tmpl ADD CHECK (public.leak(note))$$);
+SELECT sqlstate_of($$COMMENT ON TABLE tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e.priv_tmpl IS 'x'$$);
+SELECT sqlstate_of($$DROP TABLE tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e.priv_tmpl$$);
+SELECT sqlstate_of($$SELECT * FROM tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e.priv_tmpl$$);
+RESET ROLE;
+SELECT current_user = :'superuser_name' AS left_the_role;
+-- B's rows, privileges and objects are unchanged.
+SELECT id, note FROM tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e.priv_tmpl;
+SELECT c.relname, c.relacl IS NULL AS no_grants,
+	   (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid) AS indexes,
+	   (SELECT count(*) FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'c') AS checks
+  FROM pg_class c WHERE c.relnamespace = 'tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e'::regnamespace
+   AND c.relkind = 'r' ORDER BY 1;
+SELECT nspacl IS NULL AS schema_no_grants FROM pg_namespace
+ WHERE nspname = 'tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e';
+-- Entering a schema-tier tenant needs no membership: the extension
+-- switches to the tenant's role itself, and back on logout.
+\c - regress_priv_admin
+\set SHOW_CONTEXT never
+SELECT tenant_isolation.assume_tenant('5e5e5e5e-5e5e-45e5-85e5-5e5e5e5e5e5e', 'privilege test');
+SELECT current_user, session_user;
+SELECT count(*) FROM priv_tmpl;
+-- as tenant 5e5e's role, tenant 6e6e's schema stays closed
+SELECT sqlstate_of($$GRANT USAGE ON SCHEMA tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e TO tenant_5e5e5e5e5e5e45e585e55e5e5e5e5e5e$$);
+SELECT sqlstate_of($$TRUNCATE tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e.priv_tmpl$$);
+SELECT sqlstate_of($$SET ROLE tenant_6e6e6e6e6e6e46e686e66e6e6e6e6e6e$$);
+SELECT tenant_isolation.logout();
+SELECT current_user;
+-- a login_local transaction leaves the role at its end; so does a rollback
+BEGIN;
+SELECT tenant_isolation.assume_tenant('5e5e5e5e-5e5e-45e5-85e5-5e5e5e5e5e5e', 'privilege test');
+SELECT current_user;
+ROLLBACK;
+SELECT current_user, tenant_isolation.current_tenant();
+\c - :superuser_name
+\set SHOW_CONTEXT never
+REVOKE tenant_isolation_login FROM regress_app;
+SELECT tenant_isolation.drop_tenant('6e6e6e6e-6e6e-46e6-86e6-6e6e6e6e6e6e');
+
 \c - :superuser_name
 \set SHOW_CONTEXT never
 SELECT tenant_isolation.drop_tenant('5e5e5e5e-5e5e-45e5-85e5-5e5e5e5e5e5e');
