@@ -237,6 +237,16 @@ SELECT tenant_isolation.assume_tenant('5e5e5e5e-5e5e-45e5-85e5-5e5e5e5e5e5e', 'p
 SELECT current_user;
 ROLLBACK;
 SELECT current_user, tenant_isolation.current_tenant();
+SELECT tenant_isolation.assume_tenant('5e5e5e5e-5e5e-45e5-85e5-5e5e5e5e5e5e', 'privilege test');
+BEGIN;
+SAVEPOINT s;
+SELECT tenant_isolation.logout();
+SELECT current_user;
+ROLLBACK TO SAVEPOINT s;
+SELECT current_user, tenant_isolation.current_tenant();
+COMMIT;
+SELECT tenant_isolation.logout();
+SELECT current_user, tenant_isolation.current_tenant();
 \c - :superuser_name
 \set SHOW_CONTEXT never
 REVOKE tenant_isolation_login FROM regress_app;
