@@ -42,7 +42,9 @@
  *	  tenant's context in force: a migration can never do what the tenant's
  *	  role could not.  SECURITY_LOCAL_USERID_CHANGE keeps the DDL from
  *	  SET ROLE / SET SESSION AUTHORIZATION back out (PostgreSQL refuses both
- *	  inside a local user id change).
+ *	  inside a local user id change); SECURITY_RESTRICTED_OPERATION keeps it
+ *	  from leaving temporary objects or holdable cursors in the caller's
+ *	  session, and every setting it changed is rolled back after it.
  *
  *	- the caller itself, for the caller's DDL on the templates.
  *
@@ -247,10 +249,18 @@ ti_push_path(const char *path)
 	return nest;
 }
 
+/*
+ * ti_pop_gucs
+ *		Close a nest level and roll back every setting changed in it, like
+ *		ANALYZE after running index functions: neither a table owner's
+ *		trigger nor a tenant's function run by a migration may leave a
+ *		setting (a search_path into its own schema, say) behind in the
+ *		caller's session.
+ */
 static void
 ti_pop_gucs(int nest)
 {
-	AtEOXact_GUC(true, nest);
+	AtEOXact_GUC(false, nest);
 }
 
 /*
@@ -931,7 +941,10 @@ ti_drop_tenant_schema(const pg_uuid_t *id)
 static void
 ti_check_tier(FunctionCallInfo fcinfo, int argno, char **tier)
 {
-	*tier = PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	/* outlives SPI_finish: the caller audits it */
+	*tier = PG_ARGISNULL(argno) ? NULL :
+		MemoryContextStrdup(fcinfo->flinfo->fn_mcxt,
+							text_to_cstring(PG_GETARG_TEXT_PP(argno)));
 	if (*tier == NULL || (strcmp(*tier, "shared") != 0 && strcmp(*tier, "schema") != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1142,7 +1155,9 @@ ti_set_tenant_placement(PG_FUNCTION_ARGS)
 	ti_require_tenant(fcinfo, 0, &t);
 	if (!PG_ARGISNULL(1))
 	{
-		placement = text_to_cstring(PG_GETARG_TEXT_PP(1));
+		/* outlives SPI_finish: audited below */
+		placement = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt,
+										text_to_cstring(PG_GETARG_TEXT_PP(1)));
 		if (!ti_has_nonspace(PG_GETARG_TEXT_PP(1)) || ti_text_chars(placement) > 200)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1390,7 +1405,11 @@ ti_add_template_table(PG_FUNCTION_ARGS)
  * user, so every privilege check of the DDL is that role's (it owns its
  * schema and the tables in it, and nothing else); inside a local user id
  * change PostgreSQL refuses SET ROLE and SET SESSION AUTHORIZATION, so the
- * DDL cannot step back to the caller or the superuser; the tenant's
+ * DDL cannot step back to the caller or the superuser; as a
+ * security-restricted operation (what CREATE INDEX and REFRESH MATERIALIZED
+ * VIEW run their owner's code under) it cannot leave temporary objects,
+ * holdable cursors or LISTENs behind in the caller's session, and the
+ * settings it changed are rolled back afterwards (ti_pop_gucs); the tenant's
  * context is in force, so a statement on a protected shared table is
  * scoped to that tenant; and setting tenant_isolation.tenant_id needs
  * superuser rights.  A DDL that changed the context anyway (login) is
@@ -1416,7 +1435,8 @@ ti_run_migration(const char *ddl, const pg_uuid_t *id, const char *sch,
 	path_nest = ti_push_path(psprintf("%s, pg_temp", quote_identifier(sch)));
 	tenant_nest = ti_enter_tenant(id);
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(roleid, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 	ti_provisioning = true;
 	PG_TRY();
 	{

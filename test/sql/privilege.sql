@@ -25,6 +25,9 @@ SELECT sqlstate_of($$SELECT * FROM tenant_isolation.migrate_tenant_schemas('ALTE
 -- when it is not run by the caller is refused there too.
 SELECT sqlstate_of($$SELECT * FROM tenant_isolation.migrate_tenant_schemas(
 	'DO $x$ BEGIN IF current_user <> ''regress_priv_admin'' THEN ALTER ROLE regress_priv_admin SUPERUSER; END IF; END $x$')$$);
+-- Nor can a migration leave objects behind in the caller's session.
+SELECT sqlstate_of($$SELECT * FROM tenant_isolation.migrate_tenant_schemas(
+	'DO $x$ BEGIN IF current_user <> ''regress_priv_admin'' THEN CREATE TEMP TABLE priv_planted (x int); END IF; END $x$')$$);
 \c - :superuser_name
 \set SHOW_CONTEXT never
 SELECT rolname, rolsuper FROM pg_roles WHERE rolname = 'regress_priv_admin';
@@ -87,6 +90,8 @@ BEGIN
 	EXCEPTION WHEN insufficient_privilege THEN
 		NULL;
 	END;
+	-- a setting left behind would follow the caller's session
+	PERFORM set_config('search_path', 'owner_planted', false);
 	RETURN OLD;
 END
 $$;
@@ -98,7 +103,9 @@ INSERT INTO priv_t VALUES ('f1f1f1f1-f1f1-4f1f-8f1f-f1f1f1f1f1f1', 'victim row')
 	('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'a row stays');
 \c - regress_priv_admin
 \set SHOW_CONTEXT never
+SHOW search_path;
 SELECT tenant_isolation.drop_tenant('f1f1f1f1-f1f1-4f1f-8f1f-f1f1f1f1f1f1');
+SHOW search_path;
 \c - :superuser_name
 \set SHOW_CONTEXT never
 SELECT rolname, rolsuper FROM pg_roles WHERE rolname = 'regress_priv_admin';
