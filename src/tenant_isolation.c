@@ -61,7 +61,6 @@ _PG_init(void)
 	ti_install_utility_hook();
 	ti_install_schema_tier_hook();
 	ti_install_largeobject_hooks();
-	ti_install_identity_hooks();
 	ti_install_denial_hooks();
 
 	ti_preloaded = true;

@@ -158,7 +158,6 @@ extern void ti_jwt_init(void);
 
 /* identity.c: who may touch protected tables without a tenant context */
 extern bool ti_unscoped_allowed(void);
-extern void ti_install_identity_hooks(void);
 
 /* helpers */
 extern char *ti_uuid_to_cstring(const pg_uuid_t *u);
