@@ -19,9 +19,11 @@
  *	  value with its "extra", RESET ALL and DISCARD ALL clear it, parallel
  *	  workers receive it.  The extra (TiContextExtra) carries everything
  *	  that must travel with the value: the parsed tenant, the poison epoch,
- *	  and for a schema-tier entry the role and search_path it replaced.  So
- *	  a rollback restores the schema-tier bookkeeping together with the
- *	  role and search_path GUCs it describes, with no code of ours.
+ *	  and for a schema-tier entry the search_path it replaced.  So a
+ *	  rollback restores the schema-tier bookkeeping together with the
+ *	  search_path GUC it describes, with no code of ours.  The tenant's
+ *	  role is made current by schema_tier.c, which reconciles it with the
+ *	  effective context before every statement.
  *	- "Transaction-scoped" is not a flag: it is read from the GUC stack of
  *	  the variable (ti_tenant_after_commit): the context is transaction-
  *	  scoped when the value in force now is not the one that a COMMIT would
@@ -142,8 +144,7 @@ typedef struct TiContextExtra
 	pg_uuid_t	tenant;
 	uint64		epoch;			/* ti_poison_epoch when the value was set */
 	bool		schema;			/* this value entered a schema-tier tenant */
-	char		saved_role[NAMEDATALEN];	/* role before the schema tier */
-	char		saved_search_path[FLEXIBLE_ARRAY_MEMBER];	/* and search_path */
+	char		saved_search_path[FLEXIBLE_ARRAY_MEMBER];	/* search_path before it */
 } TiContextExtra;
 
 static char *ti_tenant_id_string = NULL;
@@ -158,7 +159,6 @@ static struct config_generic *ti_tenant_gconf = NULL;
  */
 static bool ti_next_armed = false;
 static bool ti_next_schema = false;
-static const char *ti_next_saved_role = NULL;
 static const char *ti_next_saved_search_path = NULL;
 
 /* Bumped by every failed login; values set before it are not effective. */
@@ -445,8 +445,6 @@ ti_tenant_id_check(char **newval, void **extra, GucSource source)
 		e->tenant = u;
 	e->epoch = ti_poison_epoch;
 	e->schema = schema;
-	if (schema)
-		strlcpy(e->saved_role, ti_next_saved_role, NAMEDATALEN);
 	strcpy(e->saved_search_path, sp);
 	*extra = e;
 	return true;
@@ -1274,9 +1272,12 @@ ti_set_guc(const char *tenant_str, const char *claims, bool local)
  *		Run as the tenant's role, with its schema first on the search_path,
  *		for the value about to be set (SET, or SET LOCAL for local).
  *
- * The role and search_path replaced are kept in the extra of that value, so
- * that a rollback restores them together with the GUCs they describe.  A
- * session already in the schema tier keeps what it saved when it entered.
+ * The search_path replaced is kept in the extra of that value, so that a
+ * rollback restores it together with the GUC it describes; a session
+ * already in the schema tier keeps what it saved when it entered.  The role
+ * is switched by schema_tier.c without membership (SetCurrentRoleId, not
+ * transactional), and ti_schema_tier_reconcile makes it follow the
+ * effective context again before every statement.
  */
 void
 ti_ctx_schema_enter(const TiTenantInfo *info, bool local)
@@ -1284,63 +1285,41 @@ ti_ctx_schema_enter(const TiTenantInfo *info, bool local)
 	Oid			roleid = get_role_oid(info->role_name, true);
 	GucAction	action = local ? GUC_ACTION_LOCAL : GUC_ACTION_SET;
 	const char *base;
-	const char *role;
 
 	if (!OidIsValid(roleid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("role of schema-tier tenant %s is missing",
 						ti_uuid_to_cstring(&info->id))));
-	if (!is_member_of_role(GetSessionUserId(), roleid))
-	{
-		ti_audit("denied_tenant_role", info->role_name,
-				 ERRCODE_INSUFFICIENT_PRIVILEGE, "enter schema-tier tenant");
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" cannot enter schema-tier tenants",
-						GetUserNameFromId(GetSessionUserId(), false)),
-				 errhint("GRANT tenant_isolation_login TO the application's login role.")));
-	}
-
 	if (ti_current_extra != NULL && ti_current_extra->schema)
-	{
-		role = pstrdup(ti_current_extra->saved_role);
 		base = pstrdup(ti_current_extra->saved_search_path);
-	}
 	else
-	{
-		role = pstrdup(GetConfigOption("role", false, false));
 		base = pstrdup(GetConfigOption("search_path", false, false));
-	}
 	(void) set_config_option("search_path",
 							 psprintf("%s%s%s", quote_identifier(info->schema_name),
 									  base[0] ? ", " : "", base),
 							 PGC_SUSET, PGC_S_SESSION, action, true, 0, false);
-	(void) set_config_option("role", info->role_name,
-							 PGC_SUSET, PGC_S_SESSION, action, true, 0, false);
+	ti_schema_tier_enter(roleid);	/* no membership needed (schema_tier.c) */
 	ti_next_schema = true;
-	ti_next_saved_role = role;
 	ti_next_saved_search_path = base;
 }
 
 /*
  * ti_ctx_schema_leave
  *		Back to the role and search_path of before the schema tier, if the
- *		value in force entered it (SET, or SET LOCAL for local).
+ *		value in force entered it (search_path by SET, or SET LOCAL for
+ *		local).
  */
 void
 ti_ctx_schema_leave(bool local)
 {
 	GucAction	action = local ? GUC_ACTION_LOCAL : GUC_ACTION_SET;
-	char	   *role;
 	char	   *sp;
 
 	if (ti_current_extra == NULL || !ti_current_extra->schema)
 		return;
-	role = pstrdup(ti_current_extra->saved_role);
 	sp = pstrdup(ti_current_extra->saved_search_path);
-	(void) set_config_option("role", role, PGC_SUSET, PGC_S_SESSION,
-							 action, true, 0, false);
+	ti_schema_tier_leave();
 	(void) set_config_option("search_path", sp, PGC_SUSET,
 							 PGC_S_SESSION, action, true, 0, false);
 }
