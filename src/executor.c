@@ -25,7 +25,9 @@
  * (per-tenant statement limits and statistics).
  *
  * ExecutorStart also replaces a context value that a failed login made stale
- * (context.c), before the leader can launch parallel workers with it.
+ * and discards what a previous tenant left (context.c), before the leader
+ * can launch parallel workers; ExecutorCheckPerms reports the temporary
+ * relations a statement writes, which then belong to the current context.
  *
  * Copyright (c) 2026, tenant_isolation developers
  *
@@ -109,7 +111,27 @@ ti_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	if (!IsParallelWorker())
 	{
-		ti_context_normalize();
+		/*
+		 * A statement planned before what a previous tenant left was
+		 * discarded (after a failed login) may name a dropped temporary
+		 * relation: say so, instead of failing to open it.
+		 */
+		if (ti_ctx_statement_start(false) && queryDesc->plannedstmt)
+		{
+			ListCell   *lc;
+
+			foreach(lc, queryDesc->plannedstmt->rtable)
+			{
+				RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+				if (rte->rtekind == RTE_RELATION &&
+					!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(rte->relid)))
+					ereport(ERROR,
+							(errcode(ERRCODE_UNDEFINED_TABLE),
+							 errmsg("relation was discarded with the objects of the previous tenant context"),
+							 errdetail("Temporary relations made or written under another tenant are dropped when the context changes.")));
+			}
+		}
 		ti_schema_tier_reconcile();
 
 		/*
@@ -279,6 +301,7 @@ static bool
 ti_ExecutorCheckPerms(List *rangeTable, bool ereport_on_violation)
 {
 	ListCell   *lc;
+	bool		checked = false;
 
 	if (prev_ExecutorCheckPerms &&
 		!prev_ExecutorCheckPerms(rangeTable, ereport_on_violation))
@@ -289,11 +312,16 @@ ti_ExecutorCheckPerms(List *rangeTable, bool ereport_on_violation)
 	{
 		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 
-		if (rte->rtekind == RTE_RELATION)
+		if (rte->rtekind != RTE_RELATION)
+			continue;
+		if (!checked)
 		{
 			ti_check_session_tenant();
-			break;
+			checked = true;
 		}
+		/* a temporary relation written now belongs to the context now */
+		if (rte->requiredPerms & (ACL_INSERT | ACL_UPDATE | ACL_DELETE))
+			ti_ctx_note_write(rte->relid);
 	}
 	return true;
 }

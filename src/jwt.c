@@ -728,8 +728,9 @@ ti_jwt_loggable_kid(const char *kid)
  * ti_jwt_reject
  *		Fail a login: poison the context first (a failed login leaves no
  *		context, not even the previous one), audit, then raise 28000 with the
- *		reason.  The statement is hidden from the log because it may contain
- *		the token as a literal.
+ *		reason.  The statement and the context (PL/pgSQL shows the SQL
+ *		statement that called login) are hidden from the log because they
+ *		may contain the token as a literal.
  */
 static void
 ti_jwt_reject(const char *reason, const char *kid)
@@ -737,14 +738,15 @@ ti_jwt_reject(const char *reason, const char *kid)
 	const char *logkid = ti_jwt_loggable_kid(kid);
 
 	ti_jwt_rejecting = true;
-	ti_context_poison();
+	ti_ctx_poison(true);
 	ti_audit("login_failed", NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 			 reason);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 			 errmsg("%s", reason),
 			 logkid ? errdetail_log("JWT key id \"%s\".", logkid) : 0,
-			 errhidestmt(true)));
+			 errhidestmt(true),
+			 errhidecontext(true)));
 	pg_unreachable();
 }
 
@@ -1070,6 +1072,13 @@ ti_login_guts(FunctionCallInfo fcinfo, bool local, pg_uuid_t *result)
 	token = VARDATA_ANY(arg);
 	len = VARSIZE_ANY_EXHDR(arg);
 
+	/*
+	 * A token written into a utility statement (CALL, DO, EXECUTE) stays
+	 * verbatim in pg_stat_statements and the log: refuse it, even if valid.
+	 */
+	if (ti_ctx_token_in_statement_text(token, len))
+		ti_jwt_reject("JWT written literally into a utility statement", NULL);
+
 	/* a key dropped by another session must be seen now, not at next xact */
 	AcceptInvalidationMessages();
 	ti_jwt_crypto_init();
@@ -1110,7 +1119,7 @@ ti_login_guts(FunctionCallInfo fcinfo, bool local, pg_uuid_t *result)
 	if (hit == NULL)
 		ti_jwt_cache_store(hash, &v);
 
-	ti_context_set(result, claims, local);
+	ti_ctx_enter(result, claims, local);
 	ti_audit("login", ti_uuid_to_cstring(result), 0, NULL);
 }
 
@@ -1139,7 +1148,7 @@ ti_login_common(FunctionCallInfo fcinfo, bool local)
 	PG_CATCH();
 	{
 		if (!ti_jwt_rejecting)
-			ti_context_poison();
+			ti_ctx_poison(false);	/* unwinding: cursors close later */
 		ti_jwt_rejecting = false;
 		PG_RE_THROW();
 	}
@@ -1163,7 +1172,7 @@ ti_login(PG_FUNCTION_ARGS)
 	 */
 	if (!ti_allow_session_login)
 	{
-		ti_context_poison();
+		ti_ctx_poison(true);
 		ti_audit("login_failed", NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 				 "session login not allowed");
 		ereport(ERROR,

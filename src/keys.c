@@ -42,7 +42,7 @@
  * - Unwrapped data keys are cached per backend in one sodium_malloc'd slab
  *	 of TI_KEY_SLOTS keys; their metadata (tenant, version, active) sits in a
  *	 static array beside it.  The whole cache is wiped with sodium_memzero
- *	 when the session leaves a tenant (ti_keys_on_context_change), after a
+ *	 when the session leaves a tenant (context.c's TI_CTX_DISCARD), after a
  *	 rotation, and by the relcache callback whenever tenant_key changes (a
  *	 statement trigger on the table sends the invalidation, like jwt.c), so a
  *	 dropped tenant's keys disappear from every backend at commit.
@@ -171,6 +171,8 @@ PG_FUNCTION_INFO_V1(ti_tenant_keys_changed);
 static void ti_keys_load_master(void);
 static void ti_keys_relcache_cb(Datum arg, Oid relid);
 static void ti_key_cache_wipe(void);
+static void ti_keys_ctx_changed(TiCtxEvent event, const pg_uuid_t *tenant,
+								bool local, void *arg);
 
 /*
  * ti_kek_id_hex
@@ -198,6 +200,8 @@ ti_kek_id_hex(const unsigned char *id)
 void
 ti_keys_init(void)
 {
+	ti_ctx_subscribe(ti_keys_ctx_changed, NULL);
+
 	DefineCustomStringVariable("tenant_isolation.master_key_file",
 							   "File holding the master key that wraps tenant data keys.",
 							   "One key per line, 32 bytes in hex or base64; the first line is the active key. "
@@ -589,13 +593,17 @@ ti_key_cache_wipe(void)
 }
 
 /*
- * ti_keys_on_context_change
- *		The session leaves a tenant: nothing of its keys stays in memory.
+ * ti_keys_ctx_changed
+ *		Subscriber of context.c: when the session leaves a tenant (what it
+ *		held for the tenant is discarded), nothing of its keys stays in
+ *		memory.
  */
-void
-ti_keys_on_context_change(void)
+static void
+ti_keys_ctx_changed(TiCtxEvent event, const pg_uuid_t *tenant, bool local,
+					void *arg)
 {
-	ti_key_cache_wipe();
+	if (event == TI_CTX_DISCARD || event == TI_CTX_LEAVE)
+		ti_key_cache_wipe();
 }
 
 /*
