@@ -15,18 +15,17 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TenantIsolation;
 
 my $tenant_a = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
 my $tenant_b = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
 
-my $node = PostgreSQL::Test::Cluster->new('failclosed');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'tenant_isolation'");
-$node->start;
+my $node = TenantIsolation::new_node('failclosed');
 
 $node->safe_psql(
 	'postgres', qq{
