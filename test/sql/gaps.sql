@@ -20,6 +20,16 @@
 SELECT tenant_isolation.add_jwt_key('gaps', 'HS256', :'hs256');
 \set tokA `:m -k gaps HS256 :kd/hs256.key '{"sub": "a-user", "tenant_id": "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", "exp": NOW+3600}'`
 \set tokB `:m -k gaps HS256 :kd/hs256.key '{"sub": "B-SECRET-user", "tenant_id": "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb", "exp": NOW+3600}'`
+-- own fixture, so the suite does not depend on what earlier suites wrote
+CREATE TABLE gp_docs (tenant_id uuid NOT NULL, id int NOT NULL, body text);
+INSERT INTO gp_docs VALUES
+	('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 1, 'alpha one'),
+	('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 2, 'alpha two'),
+	('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 1, 'B-SECRET-1'),
+	('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 2, 'B-SECRET-2'),
+	('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 3, 'B-SECRET-3');
+SELECT tenant_isolation.protect_table('gp_docs');
+GRANT SELECT ON gp_docs TO regress_app;
 SELECT tenant_isolation.audit_flush();
 SELECT coalesce(max(id), 0) AS start_id FROM tenant_isolation.audit_log \gset
 SELECT coalesce((SELECT logins FROM tenant_isolation.tenant_stats
@@ -61,17 +71,17 @@ SELECT logins - :a_logins0 AS a_logins FROM tenant_isolation.tenant_stats
 SET ROLE regress_app;
 BEGIN;
 SELECT tenant_isolation.login(:'tokB') IS NOT NULL AS b_in;
-SELECT count(*) AS b_rows FROM docs;
+SELECT count(*) AS b_rows FROM gp_docs;
 ROLLBACK;
 SELECT tenant_isolation.current_tenant() IS NULL AS no_context;
-SELECT sqlstate_of($$SELECT body FROM docs$$);
+SELECT sqlstate_of($$SELECT body FROM gp_docs$$);
 -- the same under a savepoint: the outer transaction goes on without it
 BEGIN;
 SAVEPOINT s;
 SELECT tenant_isolation.login(:'tokB') IS NOT NULL AS b_in;
 ROLLBACK TO s;
 SELECT tenant_isolation.current_tenant() IS NULL AS no_context;
-SELECT sqlstate_of($$SELECT body FROM docs$$);
+SELECT sqlstate_of($$SELECT body FROM gp_docs$$);
 COMMIT;
 -- rolled back after A was in: back to A, not to B and not unscoped
 SELECT tenant_isolation.login(:'tokA') IS NOT NULL AS a_in;
@@ -79,7 +89,7 @@ BEGIN;
 SELECT tenant_isolation.login(:'tokB') IS NOT NULL AS b_in;
 ROLLBACK;
 SELECT left(tenant_isolation.current_tenant()::text, 8) AS tenant;
-SELECT id, body FROM docs ORDER BY id;
+SELECT id, body FROM gp_docs ORDER BY id;
 SELECT tenant_isolation.logout();
 RESET ROLE;
 
@@ -92,13 +102,13 @@ SELECT sqlstate_of($$SET tenant_isolation.track_tenant_cpu = on$$);
 RESET ROLE;
 SELECT tenant_isolation.reset_tenant_stats('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa');
 SELECT tenant_isolation.assume_tenant('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'gaps cpu');
-SELECT count(*) > 0 AS busy FROM generate_series(1, 200000) g, docs WHERE g % 7 = docs.id;
+SELECT count(*) > 0 AS busy FROM generate_series(1, 200000) g, gp_docs WHERE g % 7 = gp_docs.id;
 SELECT tenant_isolation.logout();
 SELECT coalesce(cpu_time, 0) = 0 AS no_cpu_when_off, selects > 0 AS counted
   FROM tenant_isolation.tenant_stats WHERE tenant_id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
 SET tenant_isolation.track_tenant_cpu = on;
 SELECT tenant_isolation.assume_tenant('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'gaps cpu');
-SELECT count(*) > 0 AS busy FROM generate_series(1, 200000) g, docs WHERE g % 7 = docs.id;
+SELECT count(*) > 0 AS busy FROM generate_series(1, 200000) g, gp_docs WHERE g % 7 = gp_docs.id;
 SELECT tenant_isolation.logout();
 RESET tenant_isolation.track_tenant_cpu;
 -- A's CPU time is A's: B's tenant accumulated none of it
@@ -189,7 +199,7 @@ SELECT left(tenant_id::text, 8) AS tenant, id, amount FROM ml
 -- 6. superuser-owned triggers and rules fired in A's context
 ------------------------------------------------------------------------------
 -- An unprotected log table that a superuser's trigger and rule fill with
--- what they read from the protected docs: in A's context they read A's
+-- what they read from the protected gp_docs: in A's context they read A's
 -- rows only (row level security would not scope a superuser; the injected
 -- qual does).
 CREATE TABLE trg_log (what text, val text);
@@ -197,7 +207,7 @@ CREATE TABLE trg_source (v int);
 GRANT INSERT, SELECT ON trg_source TO regress_app;
 CREATE FUNCTION trg_copy_docs() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
-	INSERT INTO trg_log SELECT 'trigger', body FROM docs;
+	INSERT INTO trg_log SELECT 'trigger', body FROM gp_docs;
 	RETURN NEW;
 END
 $$;
@@ -205,7 +215,7 @@ CREATE TRIGGER trg_copy AFTER INSERT ON trg_source FOR EACH ROW EXECUTE FUNCTION
 CREATE TABLE rule_target (v int);
 GRANT INSERT ON rule_target TO regress_app;
 CREATE RULE rule_copy AS ON INSERT TO rule_target
-	DO ALSO INSERT INTO trg_log SELECT 'rule', body FROM docs;
+	DO ALSO INSERT INTO trg_log SELECT 'rule', body FROM gp_docs;
 SELECT tenant_isolation.assume_tenant('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'gaps triggers');
 SET ROLE regress_app;
 INSERT INTO trg_source VALUES (1);
@@ -256,4 +266,6 @@ SELECT tenant_isolation.unprotect_table('ml');
 DROP TABLE ml;
 SELECT tenant_isolation.unprotect_table('inh_parent');
 DROP TABLE inh_parent CASCADE;
+SELECT tenant_isolation.unprotect_table('gp_docs');
+DROP TABLE gp_docs;
 SELECT tenant_isolation.drop_jwt_key('gaps');
