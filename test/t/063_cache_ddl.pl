@@ -26,6 +26,9 @@
 use strict;
 use warnings;
 
+use File::Spec;
+use FindBin;
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -158,18 +161,57 @@ eval { $s2->quit };
 eval { $s1->quit };
 eval { $mon->quit };
 
-# --- 3. pgbench: DDL against planning
 my $dir = PostgreSQL::Test::Utils::tempdir;
+
+# --- 3. a login whose key load is interrupted (lock_timeout on jwt_key)
+# must not leave an empty key cache behind: the next login loads again.
+my $top = File::Spec->rel2abs("$FindBin::RealBin/../..");
+my $secret = 'cache-ddl-063-secret-0123456789ab';
+open(my $kf, '>', "$dir/hs256.key") or die;
+print $kf $secret;
+close $kf;
+my ($token, $merr);
+IPC::Run::run(
+	[
+		'sh', "$top/test/scripts/mint_jwt.sh", 'HS256', "$dir/hs256.key",
+		qq({"tenant_id":"$ta","sub":"u63","exp":NOW+3600})
+	],
+	'>', \$token, '2>', \$merr) or die "mint_jwt.sh failed: $merr";
+chomp $token;
+$node->safe_psql('postgres',
+	"SELECT tenant_isolation.add_jwt_key('k63', 'HS256', '$secret')");
+
+$s1 = $node->background_psql('postgres', on_error_stop => 0);
+$s2 = $node->background_psql('postgres', on_error_stop => 0);
+$s1->query_safe('BEGIN');
+$s1->query_safe('LOCK TABLE tenant_isolation.jwt_key IN ACCESS EXCLUSIVE MODE');
+$s2->query_safe("SET lock_timeout = '300ms'");
+$s2->query("SELECT tenant_isolation.login('$token')");
+like($s2->{stderr}, qr/lock timeout/, 'a login that waits too long for jwt_key fails');
+$s2->{stderr} = '';
+$s1->query_safe('ROLLBACK');
+$s2->query_safe('RESET lock_timeout');
+$out = $s2->query("SELECT tenant_isolation.login('$token')");
+note($s2->{stderr});
+is($out, $ta, 'the next login in that session loads the keys again and succeeds');
+eval { $s1->quit };
+eval { $s2->quit };
+
+# --- 4. pgbench: DDL against planning
 open(my $fh, '>', "$dir/ddl.sql") or die;
 print $fh "CREATE SCHEMA IF NOT EXISTS storm_:client_id;\n"
   . "DROP SCHEMA IF EXISTS storm_:client_id;\n";
 close $fh;
 open($fh, '>', "$dir/overflow.sql") or die;
 # more invalidation messages than the sinval queue holds (4096): the other
-# backends fall behind and reset all their caches
+# backends fall behind and reset all their caches.  Renames of one schema:
+# four catcache messages each, one lock.
 print $fh "BEGIN;\n"
-  . "DO \$\$ BEGIN FOR i IN 1..1200 LOOP EXECUTE format('CREATE SCHEMA IF NOT EXISTS ovf_%s_%s', pg_backend_pid(), i); "
-  . "EXECUTE format('DROP SCHEMA ovf_%s_%s', pg_backend_pid(), i); END LOOP; END \$\$;\n"
+  . "CREATE SCHEMA ovf_:client_id;\n"
+  . "DO \$\$ BEGIN FOR i IN 1..600 LOOP "
+  . "ALTER SCHEMA ovf_:client_id RENAME TO ovfx_:client_id; "
+  . "ALTER SCHEMA ovfx_:client_id RENAME TO ovf_:client_id; END LOOP; END \$\$;\n"
+  . "DROP SCHEMA ovf_:client_id;\n"
   . "COMMIT;\n";
 close $fh;
 open($fh, '>', "$dir/plan.sql") or die;
