@@ -66,6 +66,14 @@
  *	  locals and published together; the presence flag is cached only when
  *	  no invalidation arrived while they were looked up.
  *
+ * The other per-backend caches were reviewed against the same rules: jwt.c
+ * (keys reloaded only at a miss, loaded generation recorded only when a load
+ * completes), keys.c (the slab is wiped in place, never freed, and a wiped
+ * slot cannot be used as a key), executor.c (the tenant-role answer is not
+ * remembered if a pg_authid invalidation arrived while it was computed) and
+ * limits.c (shared memory, a generation read before the catalog scan).
+ * Tenant settings are read by SQL each time and have no cache.
+ *
  * Copyright (c) 2026, tenant_isolation developers
  *
  * IDENTIFICATION
