@@ -17,7 +17,8 @@ OBJS = $(WIN32RES) \
 	src/audit.o \
 	src/limits.o \
 	src/keys.o \
-	src/jwt.o
+	src/jwt.o \
+	src/citus.o
 DATA = $(wildcard sql/tenant_isolation--*.sql)
 PGFILEDESC = "tenant_isolation - tenant scoping for shared tables"
 PG_CPPFLAGS = -I$(srcdir)/src

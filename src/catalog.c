@@ -308,6 +308,7 @@ ti_lookup_rel(Oid relid)
 	TiRegistered *reg;
 	Oid			root = InvalidOid;
 	TiRelInfo	fresh;
+	bool		citus_worker = false;
 
 	if (!ti_extension_present())
 	{
@@ -337,6 +338,19 @@ ti_lookup_rel(Oid relid)
 	}
 	else if (has_superclass(relid))
 		root = ti_find_registered_ancestor(relid, 0);
+	else
+	{
+		/* a Citus shard or shell: its shell's registration, or citus.c */
+		Oid			shell = ti_citus_shell_of(relid);
+
+		ti_ensure_cache();
+		if (OidIsValid(shell) && shell != relid &&
+			hash_search(ti_registered, &shell, HASH_FIND, NULL) != NULL)
+			root = shell;
+		else if (OidIsValid(shell) &&
+				 ti_citus_worker_protected(relid, shell, fresh.tenant_column))
+			citus_worker = true;
+	}
 
 	if (OidIsValid(root))
 	{
@@ -361,6 +375,19 @@ ti_lookup_rel(Oid relid)
 								fresh.tenant_column)));
 			}
 		}
+	}
+	else if (citus_worker)
+	{
+		/* protected on this Citus node by its fallback policy (citus.c) */
+		fresh.is_protected = true;
+		fresh.root_relid = relid;
+		fresh.tenant_attno = get_attnum(relid, fresh.tenant_column);
+		if (fresh.tenant_attno == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("protected table \"%s\" has no tenant column \"%s\"",
+							get_rel_name(relid) ? get_rel_name(relid) : "?",
+							fresh.tenant_column)));
 	}
 	fresh.valid = true;
 

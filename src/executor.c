@@ -245,7 +245,8 @@ ti_check_session_tenant(void)
 	if (!ti_extension_present())
 		return;
 	has_context = ti_context_get(&context);
-	if (has_context && !superuser_arg(userid))
+	/* a Citus coordinator checked the tenant before it signed (citus.c) */
+	if (has_context && !superuser_arg(userid) && !ti_citus_context_asserted())
 	{
 		TiTenantInfo info;
 

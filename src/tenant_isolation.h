@@ -147,6 +147,18 @@ extern void ti_jwt_init(void);
 extern bool ti_unscoped_allowed(void);
 extern void ti_install_identity_hooks(void);
 
+/* citus.c: Citus coordinators and workers */
+extern void ti_citus_init(void);
+extern bool ti_citus_is_distributed(Oid relid);
+extern Oid	ti_citus_shell_of(Oid relid);
+extern bool ti_citus_worker_protected(Oid relid, Oid shell, char *tenant_column);
+extern bool ti_citus_worker_context(pg_uuid_t *tenant);
+extern bool ti_citus_context_asserted(void);
+extern bool ti_citus_internal_ddl(Node *parsetree, int *nestlevel);
+extern void ti_citus_internal_ddl_done(int nestlevel);
+struct Query;
+extern void ti_citus_fill_tenant_column(struct Query *parse);
+
 /* helpers */
 extern char *ti_uuid_to_cstring(const pg_uuid_t *u);
 extern bool ti_uuid_from_cstring(const char *s, pg_uuid_t *out);

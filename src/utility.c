@@ -684,9 +684,14 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	RangeVar   *new_child = NULL;
 	bool		context_stmt = false;
 	bool		set_local_context = false;
+	int			citus_nest = 0;
 
 	if (!ti_extension_present() || !IsTransactionState())
 		goto standard;
+
+	/* the extension's own DDL on a Citus table (citus.c) */
+	if (ti_internal_ddl && ti_citus_internal_ddl(parsetree, &citus_nest))
+		return;
 
 	switch (nodeTag(parsetree))
 	{
@@ -712,7 +717,8 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				}
 				else if (stmt->is_from &&
 						 check_enable_rls(RangeVarGetRelid(stmt->relation, NoLock, false),
-										  InvalidOid, false) == RLS_ENABLED)
+										  InvalidOid, false) == RLS_ENABLED &&
+						 !ti_citus_is_distributed(RangeVarGetRelid(stmt->relation, NoLock, false)))
 				{
 					ParseState *pstate = make_parsestate(NULL);
 					uint64		processed;
@@ -855,6 +861,7 @@ standard:
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
+	ti_citus_internal_ddl_done(citus_nest);
 
 	if (set_local_context)
 		ti_context_is_local = true;
