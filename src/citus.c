@@ -78,6 +78,9 @@
  *	  before Citus plans it (Citus needs the distribution column's value to
  *	  route the row); the guard trigger on the worker checks it again.
  *
+ * 5. create_distributed_table() of a protected table: see
+ *	  ti_citus_fmgr_hook.
+ *
  * Copyright (c) 2026, tenant_isolation developers
  *
  * IDENTIFICATION
@@ -165,6 +168,9 @@ static pg_uuid_t ti_sent_tenant;
 static pg_time_t ti_sent_expiry = 0;
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
+static List *ti_distribute_nest = NIL;	/* GUC nest levels, innermost first */
+static fmgr_hook_type prev_fmgr_hook = NULL;
 
 static void ti_citus_ExecutorStart(QueryDesc *queryDesc, int eflags);
 static bool ti_worker_context_check(char **newval, void **extra, GucSource source);
@@ -247,6 +253,29 @@ ti_citus_shell_of(Oid relid)
 	if (shardid == 0)
 		return InvalidOid;
 	return citus.relation_for_shard(shardid);
+}
+
+/*
+ * ti_is_guard_trigger_name
+ *		The guard trigger's name, or its name on a Citus shard, where Citus
+ *		appends "_<shard id>" to trigger names.
+ */
+bool
+ti_is_guard_trigger_name(const char *name)
+{
+	size_t		len = strlen(TI_GUARD_TRIGGER);
+	const char *p;
+
+	if (name == NULL || strncmp(name, TI_GUARD_TRIGGER, len) != 0)
+		return false;
+	if (name[len] == '\0')
+		return true;
+	if (name[len] != '_' || name[len + 1] == '\0')
+		return false;
+	for (p = name + len + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return true;
 }
 
 /*
@@ -626,6 +655,8 @@ ti_citus_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			ti_sent = false;
+			list_free(ti_distribute_nest);
+			ti_distribute_nest = NIL;
 			break;
 		default:
 			break;
@@ -755,6 +786,83 @@ ti_citus_fill_tenant_column(Query *parse)
 }
 
 /*
+ * Distributing a protected table (part 5 of the header).
+ *
+ * create_distributed_table() and its siblings refuse a table with triggers
+ * unless citus.enable_unsafe_triggers is on, and a protected table has the
+ * guard trigger.  Dropping the trigger is refused (utility.c), so for these
+ * functions, called on a protected table, the setting is switched on for the
+ * duration of the call only (a GUC nest level, popped at the end or by the
+ * abort).  Citus then creates the shards from the table's definition: guard
+ * trigger, forced row level security and fallback policy included.
+ */
+static bool
+ti_is_citus_distribute_function(Oid fn_oid)
+{
+	char	   *name;
+	Oid			nsp;
+
+	if (!ti_citus_lookup() || fn_oid < FirstNormalObjectId)
+		return false;
+	nsp = get_func_namespace(fn_oid);
+	if (!OidIsValid(nsp) || nsp != get_namespace_oid("pg_catalog", true))
+		return false;
+	name = get_func_name(fn_oid);
+	return name != NULL &&
+		(strcmp(name, "create_distributed_table") == 0 ||
+		 strcmp(name, "create_distributed_table_concurrently") == 0 ||
+		 strcmp(name, "create_reference_table") == 0 ||
+		 strcmp(name, "alter_distributed_table") == 0);
+}
+
+static bool
+ti_citus_needs_fmgr_hook(Oid fn_oid)
+{
+	if (prev_needs_fmgr_hook && prev_needs_fmgr_hook(fn_oid))
+		return true;
+	return ti_is_citus_distribute_function(fn_oid);
+}
+
+static void
+ti_citus_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
+{
+	if (prev_fmgr_hook)
+		prev_fmgr_hook(event, flinfo, private);
+	if (!ti_is_citus_distribute_function(flinfo->fn_oid))
+		return;
+	/*
+	 * *private is shared with identity.c's hook, which reads it as a flag:
+	 * our nest levels are kept on a stack of our own.
+	 */
+	switch (event)
+	{
+		case FHET_START:
+			{
+				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+				ti_distribute_nest = lcons_int(NewGUCNestLevel(), ti_distribute_nest);
+				MemoryContextSwitchTo(old);
+				(void) set_config_option("citus.enable_unsafe_triggers", "on",
+										 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+										 true, 0, false);
+			}
+			break;
+		case FHET_END:
+			if (ti_distribute_nest != NIL)
+			{
+				AtEOXact_GUC(true, linitial_int(ti_distribute_nest));
+				ti_distribute_nest = list_delete_first(ti_distribute_nest);
+			}
+			break;
+		case FHET_ABORT:
+			/* the (sub)transaction abort pops the GUC level itself */
+			if (ti_distribute_nest != NIL)
+				ti_distribute_nest = list_delete_first(ti_distribute_nest);
+			break;
+	}
+}
+
+/*
  * ti_citus_init
  *		Settings and hooks; called from _PG_init.
  */
@@ -786,6 +894,10 @@ ti_citus_init(void)
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
 							   ti_worker_context_check, ti_worker_context_assign, NULL);
 
+	prev_needs_fmgr_hook = needs_fmgr_hook;
+	needs_fmgr_hook = ti_citus_needs_fmgr_hook;
+	prev_fmgr_hook = fmgr_hook;
+	fmgr_hook = ti_citus_fmgr_hook;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = ti_citus_ExecutorStart;
 	RegisterXactCallback(ti_citus_xact_callback, NULL);

@@ -154,6 +154,7 @@ extern Oid	ti_citus_shell_of(Oid relid);
 extern bool ti_citus_worker_protected(Oid relid, Oid shell, char *tenant_column);
 extern bool ti_citus_worker_context(pg_uuid_t *tenant);
 extern bool ti_citus_context_asserted(void);
+extern bool ti_is_guard_trigger_name(const char *name);
 extern bool ti_citus_internal_ddl(Node *parsetree, int *nestlevel);
 extern void ti_citus_internal_ddl_done(int nestlevel);
 struct Query;

@@ -528,7 +528,7 @@ ti_check_alter_table(AlterTableStmt *stmt)
 				break;
 			case AT_DisableTrig:
 			case AT_EnableReplicaTrig:
-				if (cmd->name && strcmp(cmd->name, TI_GUARD_TRIGGER) == 0)
+				if (cmd->name && ti_is_guard_trigger_name(cmd->name))
 					ti_deny_ddl(stmt->relation->relname, "disable the guard trigger");
 				break;
 			case AT_DropColumn:
@@ -568,7 +568,9 @@ ti_check_drop(DropStmt *stmt)
 		RangeVar   *rv;
 
 		if (list_length(names) < 2 ||
-			strcmp(strVal(llast(names)), ours) != 0)
+			(stmt->removeType == OBJECT_TRIGGER ?
+			 !ti_is_guard_trigger_name(strVal(llast(names))) :
+			 strcmp(strVal(llast(names)), ours) != 0))
 			continue;
 		rv = makeRangeVarFromNameList(list_truncate(list_copy(names),
 													list_length(names) - 1));
@@ -598,7 +600,7 @@ ti_check_rename(RenameStmt *stmt)
 	if ((stmt->renameType == OBJECT_COLUMN &&
 		 strcmp(stmt->subname, info->tenant_column) == 0) ||
 		(stmt->renameType == OBJECT_TRIGGER &&
-		 strcmp(stmt->subname, TI_GUARD_TRIGGER) == 0) ||
+		 ti_is_guard_trigger_name(stmt->subname)) ||
 		(stmt->renameType == OBJECT_POLICY &&
 		 strcmp(stmt->subname, TI_FALLBACK_POLICY) == 0))
 		ti_deny_ddl(stmt->relation->relname, "rename the tenant column, guard trigger or fallback policy");

@@ -167,7 +167,7 @@ pass('protect_table on distributed tables, mark_global on a reference table');
 # The pieces of the protection reached the shards on the workers.
 is( $wa->safe_psql(
 		'postgres',
-		"SELECT relforcerowsecurity, (SELECT count(*) FROM pg_policy WHERE polrelid = c.oid AND polname = 'tenant_isolation_fallback'), (SELECT count(*) FROM pg_trigger WHERE tgrelid = c.oid AND tgname = 'tenant_isolation_guard') FROM pg_class c WHERE relname = '$shard_name'"
+		"SET citus.override_table_visibility = off; SELECT relforcerowsecurity, (SELECT count(*) FROM pg_policy WHERE polrelid = c.oid AND polname = 'tenant_isolation_fallback'), (SELECT count(*) FROM pg_trigger WHERE tgrelid = c.oid AND tgname = 'tenant_isolation_guard_$shard_a') FROM pg_class c WHERE relname = '$shard_name'"
 	),
 	't|1|1',
 	'the shard on its worker has forced row security, the fallback policy and the guard trigger');
@@ -281,12 +281,11 @@ unlike($out . $err, qr/SECRET/, 'the writes aimed at B say nothing of B');
 
 ($ret, $out, $err) = as_app($coord,
 	"INSERT INTO docs (tenant_id, id, body) VALUES ('$tb', 7, 'forged');", $ta);
-isnt($ret, 0, "A cannot insert a row of B");
-like($err, qr/42501|tenant|permission|policy/i, 'the forged insert is refused');
+like($err, qr/ERROR:.*(tenant|row-level security)/, "A cannot insert a row of B");
 
 ($ret, $out, $err) = as_app($coord,
 	"UPDATE docs SET tenant_id = '$tb' WHERE id = 1;", $ta);
-isnt($ret, 0, "A cannot move its row to B");
+like($err, qr/ERROR/, "A cannot move its row to B");
 
 ($ret, $out, $err) = as_app($coord,
 	"INSERT INTO docs (id, body) VALUES (3, 'a-three');", $ta);
@@ -296,29 +295,29 @@ is( $coord->safe_psql('postgres', "SELECT tenant_id FROM docs WHERE id = 3"),
 
 is(b_rows(), $b_before, "B's rows are unchanged after every write attack");
 is( $coord->safe_psql('postgres',
-		"SELECT string_agg(note, ',') FROM notes WHERE tenant_id <> '$ta'"),
+		"SELECT string_agg(note, ',' ORDER BY note) FROM notes WHERE tenant_id <> '$ta'"),
 	'B-SECRET note,C-SECRET note', "B's and C's notes are unchanged");
 
 # ---------------------------------------------------------------- no context
 ($ret, $out, $err) = as_app($coord, 'SELECT * FROM docs;');
-isnt($ret, 0, 'without a context app cannot read (coordinator)');
+like($err, qr/ERROR/, 'without a context app cannot read (coordinator)');
 like($err, qr/no tenant context/, 'the coordinator names the missing context');
 ($ret, $out, $err) = as_app($coord, "SELECT * FROM docs WHERE tenant_id = '$tb';");
-isnt($ret, 0, 'without a context a fast-path router query is refused');
+like($err, qr/ERROR:.*no tenant context/, 'without a context a fast-path router query is refused');
 unlike($out, qr/SECRET/, 'and shows nothing');
 
 # ---------------------------------------------------------------- on a worker
 ($ret, $out, $err) = as_app($wa, "SELECT * FROM $shard_name;");
-isnt($ret, 0, 'app reading a shard on its worker without a context is refused');
+like($err, qr/ERROR/, 'app reading a shard on its worker without a context is refused');
 like($err, qr/no tenant context/, 'the worker names the missing context');
 unlike($out, qr/SECRET/, 'nothing of the shard is shown');
 
 ($ret, $out, $err) = as_app($wa, "SELECT * FROM docs;");
-isnt($ret, 0, 'app reading the shell table on a worker without a context is refused');
+like($err, qr/ERROR:.*no tenant context/, 'app reading the shell table on a worker without a context is refused');
 unlike($out, qr/SECRET/, 'nothing is shown through the shell');
 
 ($ret, $out, $err) = as_app($wa, "SET tenant_isolation.tenant_id = '$tb';");
-isnt($ret, 0, 'app cannot set tenant_id on a worker');
+like($err, qr/ERROR:.*permission denied/, 'app cannot set tenant_id on a worker');
 
 sub assertion
 {
@@ -362,7 +361,7 @@ unlike($out, qr/a-one/, "and only its tenant's rows");
 ($ret, $out, $err) = as_app($wa,
 	"SELECT tenant_isolation.current_tenant() IS NULL;\nSELECT body FROM $shard_name;");
 like($out, qr/^t$/m, 'the assertion does not outlive its transaction');
-isnt($ret, 0, 'after it, the shard is closed again');
+like($err, qr/ERROR:.*no tenant context/, 'after it, the shard is closed again');
 
 # ---------------------------------------------------------------- worker killed mid-transaction
 {
@@ -399,18 +398,7 @@ SELECT tenant_isolation.protect_table('early');
 });
 ($ret, $out, $err) = $coord->psql('postgres',
 	"SELECT create_distributed_table('early', 'tenant_id', colocate_with => 'docs')");
-if ($ret == 0)
-{
-	pass('create_distributed_table after protect_table works');
-}
-else
-{
-	like($err, qr/enable_unsafe_triggers|protect_table/,
-		'create_distributed_table after protect_table says what to do: ' . $err);
-	$coord->safe_psql('postgres',
-		"SET citus.enable_unsafe_triggers = on; SELECT create_distributed_table('early', 'tenant_id', colocate_with => 'docs')"
-	);
-}
+is($ret, 0, 'create_distributed_table after protect_table works') or diag($err);
 $coord->safe_psql(
 	'postgres', qq{
 INSERT INTO early VALUES ('$ta', 1, 'a-early'), ('$tb', 1, 'B-SECRET early');
@@ -424,7 +412,7 @@ like($out, qr/a-two/, 'A inserts into it without the tenant column') or diag($er
 unlike($out . $err, qr/SECRET/, 'nothing of B through it');
 ($ret, $out, $err) = as_app($w1->port == $wa->port ? $w1 : $wa,
 	"SELECT * FROM early;");
-isnt($ret, 0, 'its shell on a worker is closed without a context');
+like($err, qr/ERROR:.*no tenant context/, 'its shell on a worker is closed without a context');
 
 for my $n (reverse @nodes)
 {
