@@ -479,17 +479,6 @@ ti_enter_tenant_schema(const TiTenantInfo *info, bool local)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("role of schema-tier tenant %s is missing",
 						ti_uuid_to_cstring(&info->id))));
-	if (!is_member_of_role(GetSessionUserId(), roleid))
-	{
-		ti_audit("denied_tenant_role", info->role_name,
-				 ERRCODE_INSUFFICIENT_PRIVILEGE, "enter schema-tier tenant");
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("role \"%s\" cannot enter schema-tier tenants",
-						GetUserNameFromId(GetSessionUserId(), false)),
-				 errhint("GRANT tenant_isolation_login TO the application's login role.")));
-	}
-
 	if (!ti_schema_entered)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
@@ -509,8 +498,7 @@ ti_enter_tenant_schema(const TiTenantInfo *info, bool local)
 							 psprintf("%s%s%s", quote_identifier(info->schema_name),
 									  base[0] ? ", " : "", base),
 							 PGC_SUSET, PGC_S_SESSION, action, true, 0, false);
-	(void) set_config_option("role", info->role_name,
-							 PGC_SUSET, PGC_S_SESSION, action, true, 0, false);
+	ti_schema_tier_enter(roleid);	/* no membership needed (schema_tier.c) */
 }
 
 /*
@@ -522,8 +510,7 @@ ti_leave_tenant_schema(void)
 {
 	if (!ti_schema_entered)
 		return;
-	(void) set_config_option("role", ti_saved_role, PGC_SUSET, PGC_S_SESSION,
-							 GUC_ACTION_SET, true, 0, false);
+	ti_schema_tier_leave();
 	(void) set_config_option("search_path", ti_saved_search_path, PGC_SUSET,
 							 PGC_S_SESSION, GUC_ACTION_SET, true, 0, false);
 	ti_schema_entered = false;

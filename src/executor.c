@@ -16,8 +16,10 @@
  * ExecutorCheckPerms, which every statement passes (COPY and referential
  * checks included), refuses statements of a session whose tenant has been
  * suspended or dropped, and statements run as a schema-tier tenant's role
- * outside that tenant's context (a member of tenant_isolation_login could
- * SET ROLE to any tenant role; privileges alone do not stop that).
+ * outside that tenant's context (a superuser can become any role; which
+ * role is a tenant's is read from the catalog, schema_tier.c, which also
+ * refuses utility commands and makes the role follow the context before
+ * every statement: ExecutorStart below).
  *
  * ExecutorStart and ExecutorEnd also hand each statement to limits.c
  * (per-tenant statement limits and statistics).
@@ -108,6 +110,7 @@ ti_ExecutorStart(QueryDesc *queryDesc, int eflags)
 	if (!IsParallelWorker())
 	{
 		ti_context_normalize();
+		ti_schema_tier_reconcile();
 
 		/*
 		 * A cached plan made in a tenant's context may outlive it (the end of
@@ -212,25 +215,6 @@ ti_authid_callback(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 /*
- * ti_role_tenant
- *		Is roleid a schema-tier tenant's role (named tenant_<32 hex>)?
- */
-static bool
-ti_role_tenant(Oid roleid, pg_uuid_t *tenant)
-{
-	const char *name = GetUserNameFromId(roleid, true);
-	char		buf[37];
-	const char *hex;
-
-	if (name == NULL || strlen(name) != 39 || strncmp(name, "tenant_", 7) != 0)
-		return false;
-	hex = name + 7;
-	snprintf(buf, sizeof(buf), "%.8s-%.4s-%.4s-%.4s-%.12s",
-			 hex, hex + 8, hex + 12, hex + 16, hex + 20);
-	return ti_uuid_from_cstring(buf, tenant);
-}
-
-/*
  * ti_check_session_tenant
  *		Refuse the statement when the session's tenant is suspended or gone,
  *		or when it runs as a tenant role outside that tenant's context.
@@ -245,8 +229,14 @@ ti_check_session_tenant(void)
 	if (!ti_extension_present())
 		return;
 	has_context = ti_context_get(&context);
-	/* a Citus coordinator checked the tenant before it signed (citus.c) */
-	if (has_context && !superuser_arg(userid) && !ti_citus_context_asserted())
+
+	/*
+	 * provision.c works on a suspended tenant's rows (drop_tenant,
+	 * move_tenant) in that tenant's context, as the table's owner; a Citus
+	 * coordinator checked the tenant before it signed (citus.c).
+	 */
+	if (has_context && !superuser_arg(userid) && !ti_provisioning &&
+		!ti_citus_context_asserted())
 	{
 		TiTenantInfo info;
 

@@ -51,6 +51,7 @@ _PG_init(void)
 	ti_audit_init();
 	ti_limits_init();
 	ti_keys_init();
+	ti_provision_init();
 	MarkGUCPrefixReserved("tenant_isolation");
 
 	ti_install_shmem_hooks();
@@ -59,8 +60,8 @@ _PG_init(void)
 	ti_install_executor_hooks();
 	ti_citus_init();
 	ti_install_utility_hook();
+	ti_install_schema_tier_hook();
 	ti_install_largeobject_hooks();
-	ti_install_identity_hooks();
 	ti_install_denial_hooks();
 
 	ti_preloaded = true;

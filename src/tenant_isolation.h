@@ -90,6 +90,7 @@ typedef struct TiTenantInfo
 } TiTenantInfo;
 
 extern void ti_catalog_init(void);
+extern void ti_register_relcache_callback(void (*func) (Datum arg, Oid relid));
 extern bool ti_tenant_lookup(const pg_uuid_t *tenant, TiTenantInfo *out);
 extern bool ti_extension_present(void);
 extern TiRelInfo *ti_lookup_rel(Oid relid);
@@ -112,6 +113,19 @@ extern void ti_install_denial_hooks(void);
 /* utility.c */
 extern void ti_install_utility_hook(void);
 extern bool ti_internal_ddl;
+
+/* provision.c: provisioning, each privileged step under an explicit identity */
+extern bool ti_provisioning;
+extern void ti_provision_init(void);
+extern void ti_apply_fallback(Oid relid, Oid as_role);
+extern void ti_protect_new_relation(Oid relid);
+
+/* schema_tier.c: tenant roles, entered without membership */
+extern void ti_install_schema_tier_hook(void);
+extern bool ti_role_tenant(Oid roleid, pg_uuid_t *tenant);
+extern void ti_schema_tier_enter(Oid roleid);
+extern void ti_schema_tier_leave(void);
+extern void ti_schema_tier_reconcile(void);
 
 /* shmem.c: one request and startup for every module's shared state */
 #define TI_LWLOCK_COUNT 4		/* 0: audit ring, 1: tenant hash, 2-3 spare */
@@ -145,7 +159,6 @@ extern void ti_jwt_init(void);
 
 /* identity.c: who may touch protected tables without a tenant context */
 extern bool ti_unscoped_allowed(void);
-extern void ti_install_identity_hooks(void);
 
 /* citus.c: Citus coordinators and workers */
 extern void ti_citus_init(void);

@@ -101,6 +101,28 @@ SELECT tenant_isolation.login('$TOKEN');
 \endif
 SELECT id, body FROM docs WHERE id = :id;
 EOF
+# The same lookups, five to a transaction (what an application that logs in
+# per transaction, or does several reads per request, sends).
+{
+	echo "\\set id random(1, $NROWS)"
+	echo "BEGIN;"
+	for k in 1 2 3 4 5; do
+		echo "SELECT id, body FROM docs_plain WHERE tenant_id = '$TENANT' AND id = (:id + $k) % $NROWS + 1;"
+	done
+	echo "END;"
+} >"$TMPD/literal_txn5.sql"
+{
+	echo "\\set id random(1, $NROWS)"
+	echo "\\if :ctx = 0"
+	echo "SELECT tenant_isolation.login('$TOKEN');"
+	echo "\\set ctx 1"
+	echo "\\endif"
+	echo "BEGIN;"
+	for k in 1 2 3 4 5; do
+		echo "SELECT id, body FROM docs WHERE id = (:id + $k) % $NROWS + 1;"
+	done
+	echo "END;"
+} >"$TMPD/ext_txn5.sql"
 chown "$RUN_USER" "$TMPD"/*.sql 2>/dev/null || true
 
 # Same rows?  (And a router plan: one task.)
@@ -116,7 +138,8 @@ declare -A TPS
 failed=0
 for ((rep = 1; rep <= REPS; rep++)); do
 	for mode in simple prepared; do
-		order="literal ext"; [ $((rep % 2)) = 0 ] && order="ext literal"
+		order="literal ext literal_txn5 ext_txn5"
+		[ $((rep % 2)) = 0 ] && order="ext_txn5 literal_txn5 ext literal"
 		for v in $order; do
 			lg="$TMPD/r$rep.$mode.$v.log"
 			if ! "$PGBIN/pgbench" -n -h "$TMPD" -p "$PORT" -U bench -c "$CLIENTS" -j "$CLIENTS" \
@@ -131,13 +154,15 @@ for ((rep = 1; rep <= REPS; rep++)); do
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-echo "| mode | hand-written predicate (tps) | tenant_isolation (tps) | ratio |"
-echo "|---|---|---|---|"
-for mode in simple prepared; do
-	l=$(echo "${TPS[$mode.literal]}" | median)
-	e=$(echo "${TPS[$mode.ext]}" | median)
-	r=$(awk -v e="$e" -v l="$l" 'BEGIN { printf "%.3f", (l > 0) ? e / l : 0 }')
-	echo "| $mode | $l | $e | $r |"
+echo "| workload | mode | hand-written predicate (tps) | tenant_isolation (tps) | ratio |"
+echo "|---|---|---|---|---|"
+for w in "point:" "5 lookups per transaction:_txn5"; do
+	for mode in simple prepared; do
+		l=$(echo "${TPS[$mode.literal${w#*:}]}" | median)
+		e=$(echo "${TPS[$mode.ext${w#*:}]}" | median)
+		r=$(awk -v e="$e" -v l="$l" 'BEGIN { printf "%.3f", (l > 0) ? e / l : 0 }')
+		echo "| ${w%%:*} | $mode | $l | $e | $r |"
+	done
 done
 echo
 echo "median of $REPS interleaved ${SECS}s runs, $CLIENTS clients; per-run tps: "

@@ -58,7 +58,7 @@ SELECT tenant_isolation.assume_tenant('51515151-5151-4515-8515-515151515151', 's
 SELECT current_user, current_schemas(false);
 SELECT id, name FROM widgets;
 SELECT * FROM tenant_52525252525245258525525252525252.widgets;
--- a manual SET ROLE to another tenant's role is refused at the first statement
+-- a manual SET ROLE to another tenant's role is refused, and so is every statement as it
 RESET ROLE;
 SET ROLE tenant_52525252525245258525525252525252;
 SELECT * FROM tenant_52525252525245258525525252525252.widgets;

@@ -6,17 +6,21 @@
 #
 # For each version listed by pg_available_extension_versions that has an
 # update path to the default version, a database gets the extension at that
-# version, tenants, a protected table (and a partitioned one), a JWT key, a
-# global table and settings; then ALTER EXTENSION ... UPDATE.  Afterwards
+# version (run by the newest library, as after a package upgrade), tenants
+# of both tiers (a schema-tier tenant with a template table and rows in its
+# schema), a protected table (and a partitioned one), a JWT key, a global
+# table, settings and per-tenant encryption keys with data encrypted under
+# them; then ALTER EXTENSION ... UPDATE.  Afterwards
 # the catalogs hold the same rows, an ordinary role without a context is
 # refused with 42501, a token logs in and sees only its tenant's rows, the
 # guard trigger still refuses a foreign row, and the set of member objects
 # of the extension is exactly that of a fresh CREATE EXTENSION of the newest
 # version (an upgrade script that forgets an object, or leaves one behind,
-# fails here).
-#
-# Today only 1.0 exists and the update is a no-op; the test needs no change
-# when tenant_isolation--1.0--1.1.sql arrives.
+# fails here).  After the update: the schema-tier tenant logs in and sees its
+# schema, data encrypted before decrypts, a migration runs per tenant as the
+# tenant's role, the 1.0 internal DDL switch is gone, and a member of
+# tenant_isolation_admin (not a superuser) provisions without becoming one
+# (issue 15).
 
 use strict;
 use warnings;
@@ -34,13 +38,23 @@ my $mint = "$top/test/scripts/mint_jwt.sh";
 my $tenant_a = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
 my $tenant_b = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
 
+my $tenant_s = '5c5c5c5c-5c5c-45c5-85c5-5c5c5c5c5c5c';
+my $schema_s = 'tenant_5c5c5c5c5c5c45c585c55c5c5c5c5c5c';
+
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+my $masterfile = "$tmp/master.key";
+open(my $mf, '>', $masterfile) or die "$masterfile: $!";
+print $mf join('', map { sprintf('%02x', int(rand(256))) } 1 .. 32), "\n";
+close($mf);
+chmod 0600, $masterfile;
+
 my $node = PostgreSQL::Test::Cluster->new('upgrade');
 $node->init;
 $node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'tenant_isolation'");
+	"shared_preload_libraries = 'tenant_isolation'\n"
+	  . "tenant_isolation.master_key_file = '$masterfile'\n");
 $node->start;
 
-my $tmp = PostgreSQL::Test::Utils::tempdir;
 my $secret = join('', map { sprintf('%02x', int(rand(256))) } 1 .. 16);
 my $keyfile = "$tmp/hs256.key";
 open(my $kf, '>', $keyfile) or die "$keyfile: $!";
@@ -59,7 +73,10 @@ sub mint
 }
 my $token_a = mint(qq({"tenant_id":"$tenant_a","sub":"alice","exp":NOW+3600}));
 
+my $token_s = mint(qq({"tenant_id":"$tenant_s","sub":"sam","exp":NOW+3600}));
+
 $node->safe_psql('postgres', 'CREATE ROLE regress_app LOGIN');
+$node->safe_psql('postgres', 'CREATE ROLE regress_admin LOGIN');
 
 my $default = $node->safe_psql('postgres',
 	"SELECT default_version FROM pg_available_extensions WHERE name = 'tenant_isolation'"
@@ -125,6 +142,27 @@ SELECT tenant_isolation.protect_table('docs');
 SELECT tenant_isolation.protect_table('events');
 SELECT tenant_isolation.mark_global('countries');
 SELECT tenant_isolation.add_jwt_key('k1', 'HS256', '$secret');
+-- the schema tier: a template, a tenant with its own schema and rows in it
+CREATE TABLE widgets (tenant_id uuid NOT NULL, id int NOT NULL, name text, PRIMARY KEY (tenant_id, id));
+SELECT tenant_isolation.protect_table('widgets');
+SELECT tenant_isolation.add_template_table('widgets');
+SELECT tenant_isolation.create_tenant('tenant s', 'schema', '$tenant_s');
+INSERT INTO $schema_s.widgets VALUES ('$tenant_s', 1, 's-widget');
+GRANT tenant_isolation_login TO regress_app;
+GRANT tenant_isolation_admin TO regress_admin;
+-- per-tenant keys, and data encrypted under them
+CREATE TABLE secrets (tenant_id uuid NOT NULL, id int NOT NULL, v bytea);
+SELECT tenant_isolation.protect_table('secrets');
+GRANT SELECT ON secrets TO regress_app;
+SELECT tenant_isolation.assume_tenant('$tenant_a', 'upgrade test');
+INSERT INTO secrets (id, v) VALUES (1, tenant_isolation.encrypt('a-secret'));
+SELECT tenant_isolation.rotate_tenant_key('$tenant_a');
+INSERT INTO secrets (id, v) VALUES (2, tenant_isolation.encrypt('a-secret-2'));
+SELECT tenant_isolation.logout();
+SELECT tenant_isolation.assume_tenant('$tenant_b', 'upgrade test');
+INSERT INTO secrets (id, v) VALUES (1, tenant_isolation.encrypt('B-SECRET key'));
+SELECT tenant_isolation.logout();
+SELECT tenant_isolation.set_tenant_setting('$tenant_a', 'color', '"blue"');
 SELECT tenant_isolation.suspend_tenant('$tenant_b');
 };
 
@@ -138,6 +176,19 @@ UNION ALL
 SELECT 'global ' || "table" FROM tenant_isolation.global_tables
 UNION ALL
 SELECT 'jwt ' || kid || ' ' || alg || ' ' || fingerprint FROM tenant_isolation.jwt_keys
+UNION ALL
+SELECT 'schema ' || name || ' ' || coalesce(schema_name, '-') FROM tenant_isolation.tenants
+UNION ALL
+SELECT 'template ' || tbl FROM tenant_isolation.template_table
+UNION ALL
+SELECT 'key ' || tenant || ' ' || version || ' ' || state || ' ' || master_key_id
+  FROM tenant_isolation.tenant_keys
+UNION ALL
+SELECT 'setting ' || coalesce(tenant::text, '-') || ' ' || key || ' ' || value
+  FROM tenant_isolation.tenant_settings
+UNION ALL
+SELECT 'schema table ' || c.oid::regclass || ' ' || pg_get_userbyid(c.relowner)
+  FROM pg_class c WHERE c.relnamespace::regnamespace::text LIKE 'tenant\_%'
 UNION ALL
 SELECT 'guard ' || tgrelid::regclass FROM pg_trigger WHERE tgname = 'tenant_isolation_guard'
 UNION ALL
@@ -231,6 +282,66 @@ INSERT INTO docs VALUES ('$tenant_b', 9, 'forged');
 		extra_params => [ '-U', 'regress_app' ]);
 	like($err, qr/tenant suspended/,
 		"$from -> $default: the suspended tenant still cannot log in");
+
+	# The schema tier and the keys still hold.
+	($ret, $out, $err) = $node->psql(
+		$db, qq{
+SELECT tenant_isolation.login('$token_s');
+SELECT current_user, id, name FROM widgets;
+},
+		extra_params => [ '-U', 'regress_app' ]);
+	is($out, "$tenant_s\n$schema_s|1|s-widget",
+		"$from -> $default: the schema-tier tenant logs in and sees its schema")
+	  or diag($err);
+	($ret, $out, $err) = $node->psql(
+		$db, qq{
+SELECT tenant_isolation.login('$token_a');
+SELECT string_agg(tenant_isolation.decrypt_text(v), ',' ORDER BY id) FROM secrets;
+SELECT tenant_isolation.tenant_setting('color');
+},
+		extra_params => [ '-U', 'regress_app' ]);
+	is($out, "$tenant_a\na-secret,a-secret-2\n\"blue\"",
+		"$from -> $default: data encrypted before the update decrypts, settings hold")
+	  or diag($err);
+	unlike($out, qr/B-SECRET/, "$from -> $default: no key or row of tenant b");
+
+	# Provisioning after the update (issue 15).
+	is($node->safe_psql($db,
+			"SELECT count(*) FROM pg_proc WHERE proname = '_internal_ddl'"),
+		'0', "$from -> $default: the internal DDL switch is not callable from SQL");
+	($ret, $out, $err) = $node->psql(
+		$db,
+		"SELECT * FROM tenant_isolation.migrate_tenant_schemas('ALTER ROLE regress_admin SUPERUSER')",
+		extra_params => [ '-U', 'regress_admin' ]);
+	like($err, qr/must be superuser/,
+		"$from -> $default: an admin's migration runs with the admin's rights");
+	is($node->safe_psql($db,
+			"SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_admin'"),
+		'f', "$from -> $default: the admin is no superuser");
+	$node->safe_psql($db,
+		"SELECT * FROM tenant_isolation.migrate_tenant_schemas('ALTER TABLE widgets ADD COLUMN n$n int; CREATE TABLE made_$n (x int)')");
+	is($node->safe_psql($db, qq{
+SELECT string_agg(c.relname || ':' || pg_get_userbyid(c.relowner), ',' ORDER BY c.relname)
+  FROM pg_class c WHERE c.relnamespace = '$schema_s'::regnamespace AND c.relkind = 'r'
+   AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = '$schema_s.widgets'::regclass
+				AND a.attname = 'n$n')}),
+		"made_$n:$schema_s,widgets:$schema_s",
+		"$from -> $default: a migration runs in the tenant schema as its role");
+	($ret, $out, $err) = $node->psql(
+		$db, qq{
+SELECT tenant_isolation.drop_tenant('$tenant_b');
+SELECT tenant_isolation.create_tenant('tenant t', 'schema');
+},
+		extra_params => [ '-U', 'regress_admin' ]);
+	is($ret, 0, "$from -> $default: an admin drops and creates tenants")
+	  or diag($err);
+	is($node->safe_psql($db, qq{
+SELECT (SELECT count(*) FROM docs WHERE tenant_id = '$tenant_b')
+	 + (SELECT count(*) FROM events WHERE tenant_id = '$tenant_b')
+	 + (SELECT count(*) FROM secrets WHERE tenant_id = '$tenant_b')
+	 || ' ' || (SELECT count(*) FROM docs WHERE tenant_id = '$tenant_a')
+	 || ' ' || (SELECT count(*) FROM tenant_isolation.tenant_keys WHERE tenant = '$tenant_b')}),
+		'0 2 0', "$from -> $default: drop_tenant removed b's rows and keys, not a's");
 }
 ok($n >= 1, "updated from $n version(s)");
 
