@@ -484,8 +484,16 @@ ti_worker_context_check(char **newval, void **extra, GucSource source)
 		GUC_check_errmsg("tenant_isolation.worker_context can only be set by SET LOCAL in a transaction");
 		return false;
 	}
-	/* the assertion must not stay readable in pg_stat_activity */
-	pgstat_report_activity(STATE_RUNNING, TI_WORKER_REDACTED);
+	/*
+	 * A parallel worker receives the value its leader verified, from the
+	 * leader's shared memory: parse it, do not verify it again (the worker
+	 * is not yet running as the leader's role here).
+	 */
+	if (!InitializingParallelWorker)
+	{
+		/* the assertion must not stay readable in pg_stat_activity */
+		pgstat_report_activity(STATE_RUNNING, TI_WORKER_REDACTED);
+	}
 
 	copy = pstrdup(*newval);
 	p = copy;
@@ -516,6 +524,7 @@ ti_worker_context_check(char **newval, void **extra, GucSource source)
 		return false;
 	}
 	/* MAC over the part before the MAC, for this database and role */
+	if (!InitializingParallelWorker)
 	{
 		char	   *body = psprintf("%s.%s.%s.%s", parts[0], parts[1], parts[2], parts[3]);
 
@@ -527,14 +536,14 @@ ti_worker_context_check(char **newval, void **extra, GucSource source)
 			return false;
 		}
 	}
-	if (CRYPTO_memcmp(mac, parts[4], 64) != 0)
+	if (!InitializingParallelWorker && CRYPTO_memcmp(mac, parts[4], 64) != 0)
 	{
 		free(x);
 		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
 		GUC_check_errmsg("invalid tenant context assertion");
 		return false;
 	}
-	if (expiry < (long long) time(NULL))
+	if (!InitializingParallelWorker && expiry < (long long) time(NULL))
 	{
 		free(x);
 		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);

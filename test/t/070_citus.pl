@@ -358,6 +358,16 @@ for my $what (sort keys %forged)
 );
 like($out, qr/B-SECRET one/, 'a coordinator-signed assertion opens its tenant on the worker');
 unlike($out, qr/a-one/, "and only its tenant's rows");
+my $a_rows_sql = "SELECT string_agg(id || ':' || body, ',' ORDER BY id) FROM docs WHERE tenant_id = '$ta'";
+my $a_before = $coord->safe_psql('postgres', $a_rows_sql);
+($ret, $out, $err) = as_app($wa,
+	"BEGIN;\nSET LOCAL tenant_isolation.worker_context = '$ok_assertion';\nINSERT INTO $shard_name VALUES ('$ta', 50, 'forged on a worker');\nCOMMIT;\n"
+	  . "BEGIN;\nSET LOCAL tenant_isolation.worker_context = '$ok_assertion';\nUPDATE $shard_name SET body = 'pwned' WHERE tenant_id = '$ta';\nDELETE FROM $shard_name WHERE tenant_id = '$ta';\nCOMMIT;"
+);
+like($err, qr/ERROR:.*(tenant|row-level security)/,
+	"on the worker, B's genuine context cannot insert a row of A into the shard");
+is($coord->safe_psql('postgres', $a_rows_sql),
+	$a_before, "on the worker, B's genuine context leaves A's rows unchanged");
 ($ret, $out, $err) = as_app($wa,
 	"SELECT tenant_isolation.current_tenant() IS NULL;\nSELECT body FROM $shard_name;");
 like($out, qr/^t$/m, 'the assertion does not outlive its transaction');
@@ -389,6 +399,15 @@ like($err, qr/ERROR:.*no tenant context/, 'after it, the shard is closed again')
 	like($bout, qr/after:a-one/, 'the transaction rolled back: the row is as before');
 }
 is(b_rows(), $b_before, "B's rows are unchanged after the killed transaction");
+
+# ---------------------------------------------------------------- DDL
+# Citus propagates the owner's DDL to the protected shards (its connections
+# have no context and run as the owner): the extension does not block it.
+$coord->safe_psql('postgres',
+	'ALTER TABLE docs ADD COLUMN extra int; CREATE INDEX docs_body ON docs (body); ALTER TABLE docs DROP COLUMN extra;');
+($ret, $out, $err) = as_app($coord, "SELECT body FROM docs WHERE body = 'a-two (A edited)';", $ta);
+like($out, qr/a-two/, 'after propagated DDL the table still works for A');
+unlike($out . $err, qr/SECRET/, 'and shows nothing of B');
 
 # ---------------------------------------------------------------- protect_table first
 $coord->safe_psql(
