@@ -447,6 +447,21 @@ ti_mint_assertion(const pg_uuid_t *tenant, pg_time_t *expiry)
 }
 
 /*
+ * ti_worker_context_refuse
+ *		Refuse an assertion: audited, 42501, the value never echoed.
+ */
+static bool
+ti_worker_context_refuse(TiWorkerExtra *x, const char *why)
+{
+	free(x);
+	ti_audit("denied_worker_context", TI_WORKER_CONTEXT_GUC,
+			 ERRCODE_INSUFFICIENT_PRIVILEGE, why);
+	GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+	GUC_check_errmsg("%s", why);
+	return false;
+}
+
+/*
  * ti_worker_context_check
  *		Verify an assertion (worker side).  '' means none.
  */
@@ -478,12 +493,7 @@ ti_worker_context_check(char **newval, void **extra, GucSource source)
 	}
 	/* only verified at run time, never from a file or the command line */
 	if (source < PGC_S_INTERACTIVE || !IsTransactionState())
-	{
-		free(x);
-		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
-		GUC_check_errmsg("tenant_isolation.worker_context can only be set by SET LOCAL in a transaction");
-		return false;
-	}
+		return ti_worker_context_refuse(x, "tenant_isolation.worker_context can only be set by SET LOCAL in a transaction");
 	/*
 	 * A parallel worker receives the value its leader verified, from the
 	 * leader's shared memory: parse it, do not verify it again (the worker
@@ -508,48 +518,23 @@ ti_worker_context_check(char **newval, void **extra, GucSource source)
 	if (n != 5 || p != NULL || strcmp(parts[0], "v1") != 0 ||
 		!ti_uuid_from_cstring(parts[1], &tenant) || strlen(parts[3]) != 16 ||
 		strlen(parts[4]) != 64)
-	{
-		free(x);
-		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
-		GUC_check_errmsg("invalid tenant context assertion");
-		return false;
-	}
+		return ti_worker_context_refuse(x, "invalid tenant context assertion");
 	errno = 0;
 	expiry = strtoll(parts[2], &end, 10);
 	if (errno != 0 || *end != '\0' || end == parts[2])
-	{
-		free(x);
-		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
-		GUC_check_errmsg("invalid tenant context assertion");
-		return false;
-	}
+		return ti_worker_context_refuse(x, "invalid tenant context assertion");
 	/* MAC over the part before the MAC, for this database and role */
 	if (!InitializingParallelWorker)
 	{
 		char	   *body = psprintf("%s.%s.%s.%s", parts[0], parts[1], parts[2], parts[3]);
 
 		if (!ti_assertion_mac(body, GetUserId(), mac, &why))
-		{
-			free(x);
-			GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
-			GUC_check_errmsg("cannot verify the tenant context assertion: %s", why);
-			return false;
-		}
+			return ti_worker_context_refuse(x, psprintf("cannot verify the tenant context assertion: %s", why));
 	}
 	if (!InitializingParallelWorker && CRYPTO_memcmp(mac, parts[4], 64) != 0)
-	{
-		free(x);
-		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
-		GUC_check_errmsg("invalid tenant context assertion");
-		return false;
-	}
+		return ti_worker_context_refuse(x, "invalid tenant context assertion");
 	if (!InitializingParallelWorker && expiry < (long long) time(NULL))
-	{
-		free(x);
-		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
-		GUC_check_errmsg("the tenant context assertion has expired");
-		return false;
-	}
+		return ti_worker_context_refuse(x, "the tenant context assertion has expired");
 	x->has = true;
 	x->tenant = tenant;
 	*extra = x;

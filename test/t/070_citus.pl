@@ -352,6 +352,15 @@ for my $what (sort keys %forged)
 	like($err, qr/assertion/, "worker refuses an assertion $what");
 	unlike($out, qr/SECRET/, "nothing of B through an assertion $what");
 }
+$wa->safe_psql('postgres', 'SELECT tenant_isolation.audit_flush()');
+is( $wa->safe_psql('postgres',
+		"SELECT count(*) FROM tenant_isolation.audit_log WHERE kind = 'denied_worker_context' AND session_user_name = 'app'"),
+	scalar(keys %forged),
+	'every refused assertion is audited on the worker');
+is( $wa->safe_psql('postgres',
+		"SELECT count(*) FROM tenant_isolation.audit_log WHERE detail LIKE '%v1.%' OR object LIKE '%v1.%'"),
+	'0', 'the audit trail holds none of the refused assertions');
+
 # A genuine assertion (what the coordinator sends) opens exactly its tenant.
 ($ret, $out, $err) = as_app($wa,
 	"BEGIN;\nSET LOCAL tenant_isolation.worker_context = '$ok_assertion';\nSELECT body FROM $shard_name ORDER BY id;\nCOMMIT;"
