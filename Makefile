@@ -26,7 +26,7 @@ PGFILEDESC = "tenant_isolation - tenant scoping for shared tables"
 PG_CPPFLAGS = -I$(srcdir)/src
 SHLIB_LINK  = -lcrypto -lsodium
 
-REGRESS = init context reads writes utility largeobj cache parallel jwt tenants keys limits audit lint badinput leaks privilege
+REGRESS = init context reads writes utility largeobj cache parallel jwt tenants keys limits audit lint badinput leaks privilege lifecycle
 REGRESS_OPTS = --inputdir=test --temp-config=$(srcdir)/test/tenant_isolation.conf
 ISOLATION = context_switch tenant_move limits_sessions audit_concurrency conflict_lock
 ISOLATION_OPTS = --inputdir=test --outputdir=. --temp-config=$(srcdir)/test/tenant_isolation.conf
@@ -89,4 +89,15 @@ stress-long:
 crash:
 	bash test/hardening/tap.sh test/t/062_crash.pl
 
-.PHONY: ubsan asserts valgrind stress stress-long crash
+# The stress run with a concurrent DDL storm (issue 16).
+stress-ddl:
+	STRESS_DDL=1 STRESS_SECONDS=$${STRESS_SECONDS:-60} bash test/hardening/stress.sh
+
+.PHONY: ubsan asserts valgrind stress stress-long crash stress-ddl
+
+# PostgreSQL's own regression suite, stock vs. preloaded vs. extension in
+# every database (test/pgregress/run.sh; root, after make install).
+pgregress:
+	bash test/pgregress/run.sh
+
+.PHONY: pgregress

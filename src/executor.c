@@ -25,7 +25,9 @@
  * (per-tenant statement limits and statistics).
  *
  * ExecutorStart also replaces a context value that a failed login made stale
- * (context.c), before the leader can launch parallel workers with it.
+ * and discards what a previous tenant left (context.c), before the leader
+ * can launch parallel workers; ExecutorCheckPerms reports the temporary
+ * relations a statement writes, which then belong to the current context.
  *
  * Copyright (c) 2026, tenant_isolation developers
  *
@@ -56,6 +58,7 @@ static ExecutorCheckPerms_hook_type prev_ExecutorCheckPerms = NULL;
 
 /* Is the last checked user a schema-tier tenant's role, and whose? */
 static Oid	ti_checked_user = InvalidOid;
+static uint64 ti_authid_seq = 0;	/* bumped by ti_authid_callback */
 static bool ti_checked_is_tenant_role = false;
 static pg_uuid_t ti_checked_role_tenant;
 
@@ -109,7 +112,27 @@ ti_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	if (!IsParallelWorker())
 	{
-		ti_context_normalize();
+		/*
+		 * A statement planned before what a previous tenant left was
+		 * discarded (after a failed login) may name a dropped temporary
+		 * relation: say so, instead of failing to open it.
+		 */
+		if (ti_ctx_statement_start(false) && queryDesc->plannedstmt)
+		{
+			ListCell   *lc;
+
+			foreach(lc, queryDesc->plannedstmt->rtable)
+			{
+				RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+				if (rte->rtekind == RTE_RELATION &&
+					!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(rte->relid)))
+					ereport(ERROR,
+							(errcode(ERRCODE_UNDEFINED_TABLE),
+							 errmsg("relation was discarded with the objects of the previous tenant context"),
+							 errdetail("Temporary relations made or written under another tenant are dropped when the context changes.")));
+			}
+		}
 		ti_schema_tier_reconcile();
 
 		/*
@@ -212,6 +235,7 @@ static void
 ti_authid_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	ti_checked_user = InvalidOid;
+	ti_authid_seq++;
 }
 
 /*
@@ -254,8 +278,15 @@ ti_check_session_tenant(void)
 
 	if (userid != ti_checked_user)
 	{
+		uint64		seq = ti_authid_seq;
+
+		/*
+		 * The name lookup may miss the syscache and run the callback: the
+		 * answer is used now, but remembered only if no pg_authid change
+		 * arrived while it was computed (catalog.c, rule 2).
+		 */
 		ti_checked_is_tenant_role = ti_role_tenant(userid, &ti_checked_role_tenant);
-		ti_checked_user = userid;
+		ti_checked_user = (seq == ti_authid_seq) ? userid : InvalidOid;
 	}
 	if (ti_checked_is_tenant_role &&
 		(!has_context ||
@@ -281,6 +312,7 @@ static bool
 ti_ExecutorCheckPerms(List *rangeTable, bool ereport_on_violation)
 {
 	ListCell   *lc;
+	bool		checked = false;
 
 	if (prev_ExecutorCheckPerms &&
 		!prev_ExecutorCheckPerms(rangeTable, ereport_on_violation))
@@ -291,11 +323,16 @@ ti_ExecutorCheckPerms(List *rangeTable, bool ereport_on_violation)
 	{
 		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 
-		if (rte->rtekind == RTE_RELATION)
+		if (rte->rtekind != RTE_RELATION)
+			continue;
+		if (!checked)
 		{
 			ti_check_session_tenant();
-			break;
+			checked = true;
 		}
+		/* a temporary relation written now belongs to the context now */
+		if (rte->requiredPerms & (ACL_INSERT | ACL_UPDATE | ACL_DELETE))
+			ti_ctx_note_write(rte->relid);
 	}
 	return true;
 }

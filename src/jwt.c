@@ -18,9 +18,13 @@
  *	 catalog snapshot and kept parsed (EVP_PKEY, keyed HMAC contexts, raw
  *	 Ed25519 keys) in ti_jwt_key_cxt.  A statement trigger on the table sends
  *	 a relcache invalidation for it on every write; our relcache callback only
- *	 clears ti_jwt_keys_valid.  The keys are freed and reloaded at the next
+ *	 bumps ti_jwt_keys_gen.  The keys are freed and reloaded at the next
  *	 cache miss, never inside the callback, so pointers into the cache stay
- *	 valid for the rest of the login that holds them.
+ *	 valid for the rest of the login that holds them.  A load records the
+ *	 generation it started from only when it completes: one interrupted by
+ *	 an error (a lock timeout on jwt_key, a cancel) leaves the cache marked
+ *	 unloaded, never as a valid empty or partial key set (issue 16), and an
+ *	 invalidation that arrives while it reads makes the next login reload.
  *
  * - Verified tokens.  A hash table in ti_jwt_token_cxt keyed by SHA-256 of
  *	 the whole token remembers tenant, exp, nbf and claims of tokens that
@@ -133,7 +137,8 @@ typedef struct TiJwtVerified
 static MemoryContext ti_jwt_key_cxt = NULL;
 static TiJwtKey *ti_jwt_keys = NULL;
 static int	ti_jwt_nkeys = 0;
-static bool ti_jwt_keys_valid = false;
+static uint64 ti_jwt_keys_gen = 1;	/* bumped by the relcache callback */
+static uint64 ti_jwt_keys_loaded = 0;	/* generation loaded; 0: none */
 static Oid	ti_jwt_key_relid = InvalidOid;
 
 /* token cache */
@@ -199,7 +204,7 @@ ti_jwt_relcache_cb(Datum arg, Oid relid)
 	if (relid == InvalidOid ||
 		(OidIsValid(ti_jwt_key_relid) && relid == ti_jwt_key_relid))
 	{
-		ti_jwt_keys_valid = false;
+		ti_jwt_keys_gen++;
 		ti_jwt_tokens_stale = true;
 	}
 }
@@ -521,8 +526,9 @@ ti_jwt_key_table(void)
  * The table is read directly (the caller of login() has no privilege on it)
  * with a catalog snapshot, which for a table without a syscache is taken
  * fresh on every scan: we see every committed key and our own transaction's
- * changes.  ti_jwt_keys_valid is set before the scan, so an invalidation
- * that arrives while we read makes the next login reload again.
+ * changes.  The generation is read before anything is looked up and
+ * recorded as loaded only at the end, so an invalidation that arrives while
+ * we read, or an error half way, makes the next login reload.
  */
 static void
 ti_jwt_keys_load(void)
@@ -538,8 +544,9 @@ ti_jwt_keys_load(void)
 				a_aud;
 	int			cap = 8;
 	Oid			relid;
+	uint64		gen = ti_jwt_keys_gen;
 
-	if (ti_jwt_keys_valid)
+	if (ti_jwt_keys_loaded == gen)
 		return;
 
 	ti_jwt_crypto_init();
@@ -547,14 +554,14 @@ ti_jwt_keys_load(void)
 		ti_jwt_key_cxt = AllocSetContextCreate(TopMemoryContext,
 											   "tenant_isolation JWT keys",
 											   ALLOCSET_SMALL_SIZES);
+	ti_jwt_keys_loaded = 0;
 	ti_jwt_keys_free();
 	ti_jwt_tokens_stale = true;
-	ti_jwt_keys_valid = true;
 
 	relid = ti_jwt_key_table();
 	ti_jwt_key_relid = relid;
 	if (!OidIsValid(relid))
-		return;
+		return;					/* not cached: nothing to invalidate it */
 
 	a_kid = get_attnum(relid, "kid");
 	a_alg = get_attnum(relid, "alg");
@@ -631,6 +638,7 @@ ti_jwt_keys_load(void)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	ti_jwt_keys_loaded = gen;
 }
 
 
@@ -728,8 +736,9 @@ ti_jwt_loggable_kid(const char *kid)
  * ti_jwt_reject
  *		Fail a login: poison the context first (a failed login leaves no
  *		context, not even the previous one), audit, then raise 28000 with the
- *		reason.  The statement is hidden from the log because it may contain
- *		the token as a literal.
+ *		reason.  The statement and the context (PL/pgSQL shows the SQL
+ *		statement that called login) are hidden from the log because they
+ *		may contain the token as a literal.
  */
 static void
 ti_jwt_reject(const char *reason, const char *kid)
@@ -737,14 +746,15 @@ ti_jwt_reject(const char *reason, const char *kid)
 	const char *logkid = ti_jwt_loggable_kid(kid);
 
 	ti_jwt_rejecting = true;
-	ti_context_poison();
+	ti_ctx_poison(true);
 	ti_audit("login_failed", NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 			 reason);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 			 errmsg("%s", reason),
 			 logkid ? errdetail_log("JWT key id \"%s\".", logkid) : 0,
-			 errhidestmt(true)));
+			 errhidestmt(true),
+			 errhidecontext(true)));
 	pg_unreachable();
 }
 
@@ -1070,6 +1080,13 @@ ti_login_guts(FunctionCallInfo fcinfo, bool local, pg_uuid_t *result)
 	token = VARDATA_ANY(arg);
 	len = VARSIZE_ANY_EXHDR(arg);
 
+	/*
+	 * A token written into a utility statement (CALL, DO, EXECUTE) stays
+	 * verbatim in pg_stat_statements and the log: refuse it, even if valid.
+	 */
+	if (ti_ctx_token_in_statement_text(token, len))
+		ti_jwt_reject("JWT written literally into a utility statement", NULL);
+
 	/* a key dropped by another session must be seen now, not at next xact */
 	AcceptInvalidationMessages();
 	ti_jwt_crypto_init();
@@ -1110,7 +1127,7 @@ ti_login_guts(FunctionCallInfo fcinfo, bool local, pg_uuid_t *result)
 	if (hit == NULL)
 		ti_jwt_cache_store(hash, &v);
 
-	ti_context_set(result, claims, local);
+	ti_ctx_enter(result, claims, local);
 	ti_audit("login", ti_uuid_to_cstring(result), 0, NULL);
 }
 
@@ -1139,7 +1156,7 @@ ti_login_common(FunctionCallInfo fcinfo, bool local)
 	PG_CATCH();
 	{
 		if (!ti_jwt_rejecting)
-			ti_context_poison();
+			ti_ctx_poison(false);	/* unwinding: cursors close later */
 		ti_jwt_rejecting = false;
 		PG_RE_THROW();
 	}
@@ -1163,7 +1180,7 @@ ti_login(PG_FUNCTION_ARGS)
 	 */
 	if (!ti_allow_session_login)
 	{
-		ti_context_poison();
+		ti_ctx_poison(true);
 		ti_audit("login_failed", NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
 				 "session login not allowed");
 		ereport(ERROR,

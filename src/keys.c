@@ -42,7 +42,7 @@
  * - Unwrapped data keys are cached per backend in one sodium_malloc'd slab
  *	 of TI_KEY_SLOTS keys; their metadata (tenant, version, active) sits in a
  *	 static array beside it.  The whole cache is wiped with sodium_memzero
- *	 when the session leaves a tenant (ti_keys_on_context_change), after a
+ *	 when the session leaves a tenant (context.c's TI_CTX_DISCARD), after a
  *	 rotation, and by the relcache callback whenever tenant_key changes (a
  *	 statement trigger on the table sends the invalidation, like jwt.c), so a
  *	 dropped tenant's keys disappear from every backend at commit.
@@ -171,6 +171,8 @@ PG_FUNCTION_INFO_V1(ti_tenant_keys_changed);
 static void ti_keys_load_master(void);
 static void ti_keys_relcache_cb(Datum arg, Oid relid);
 static void ti_key_cache_wipe(void);
+static void ti_keys_ctx_changed(TiCtxEvent event, const pg_uuid_t *tenant,
+								bool local, void *arg);
 
 /*
  * ti_kek_id_hex
@@ -198,6 +200,8 @@ ti_kek_id_hex(const unsigned char *id)
 void
 ti_keys_init(void)
 {
+	ti_ctx_subscribe(ti_keys_ctx_changed, NULL);
+
 	DefineCustomStringVariable("tenant_isolation.master_key_file",
 							   "File holding the master key that wraps tenant data keys.",
 							   "One key per line, 32 bytes in hex or base64; the first line is the active key. "
@@ -551,6 +555,21 @@ ti_slot_key(int slot)
 	return ti_key_slab + slot * TI_KEY_BYTES;
 }
 
+/*
+ * The key of a slot that ti_cache_find or ti_keys_load just returned, for
+ * encryption or decryption.  The relcache callback wipes the slab in place
+ * (never frees it); the rule "fetch the key last" makes that impossible
+ * between the lookup and the use, and this check makes sure a wiped (zero)
+ * key can never be used if that rule is ever broken.
+ */
+static unsigned char *
+ti_live_key(int slot)
+{
+	if (slot < 0 || slot >= TI_KEY_SLOTS || !ti_key_slots[slot].used)
+		elog(ERROR, "tenant key cache was invalidated while a key was in use");
+	return ti_slot_key(slot);
+}
+
 /* The scratch slot: one key's room, wiped after every use. */
 static unsigned char *
 ti_scratch_key(void)
@@ -589,13 +608,17 @@ ti_key_cache_wipe(void)
 }
 
 /*
- * ti_keys_on_context_change
- *		The session leaves a tenant: nothing of its keys stays in memory.
+ * ti_keys_ctx_changed
+ *		Subscriber of context.c: when the session leaves a tenant (what it
+ *		held for the tenant is discarded), nothing of its keys stays in
+ *		memory.
  */
-void
-ti_keys_on_context_change(void)
+static void
+ti_keys_ctx_changed(TiCtxEvent event, const pg_uuid_t *tenant, bool local,
+					void *arg)
 {
-	ti_key_cache_wipe();
+	if (event == TI_CTX_DISCARD || event == TI_CTX_LEAVE)
+		ti_key_cache_wipe();
 }
 
 /*
@@ -1037,7 +1060,7 @@ ti_encrypt_internal(const pg_uuid_t *tenant, const char *data, size_t len)
 											   (const unsigned char *) data, len,
 											   ad, sizeof(ad), NULL,
 											   p + TI_CT_PREFIX,
-											   ti_slot_key(slot));
+											   ti_live_key(slot));
 	return out;
 }
 
@@ -1090,7 +1113,7 @@ ti_decrypt_internal(const pg_uuid_t *tenant, bytea *in)
 												   p + TI_CT_HEADER, len - TI_CT_HEADER,
 												   ad, sizeof(ad),
 												   p + TI_CT_PREFIX,
-												   ti_slot_key(slot)) != 0)
+												   ti_live_key(slot)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("could not decrypt data"),

@@ -228,6 +228,10 @@ static void ti_limits_subxact_callback(SubXactEvent event,
 									   SubTransactionId parentSubid,
 									   void *arg);
 static void ti_limits_exit(int code, Datum arg);
+static void ti_limits_on_context(const pg_uuid_t *tenant, bool local);
+static void ti_limits_on_context_end(void);
+static void ti_limits_ctx_changed(TiCtxEvent event, const pg_uuid_t *tenant,
+								  bool local, void *arg);
 static void ti_release_top(void);
 static void ti_session_release(void);
 static void ti_gucs_restore(void);
@@ -242,6 +246,8 @@ static void ti_gucs_restore(void);
 void
 ti_limits_init(void)
 {
+	ti_ctx_subscribe(ti_limits_ctx_changed, NULL);
+
 	DefineCustomIntVariable("tenant_isolation.max_tenants_tracked",
 							"Number of tenants whose limits and statistics are kept in shared memory.",
 							NULL,
@@ -770,7 +776,7 @@ ti_session_enter(const pg_uuid_t *tenant, bool local, bool check)
  * tenant it already counts in does not count twice) and applies the
  * tenant's statement_timeout and work_mem.
  */
-void
+static void
 ti_limits_on_context(const pg_uuid_t *tenant, bool local)
 {
 	if (ti_lshared == NULL || IsParallelWorker())
@@ -804,7 +810,7 @@ ti_limits_on_context(const pg_uuid_t *tenant, bool local)
  *		GUC assign hook may call it; the next statement restores the GUCs and
  *		counts the session in the restored tenant, if any.
  */
-void
+static void
 ti_limits_on_context_end(void)
 {
 	pg_uuid_t	cur;
@@ -814,6 +820,33 @@ ti_limits_on_context_end(void)
 	if (ti_context_get(&cur) && ti_uuid_eq(&cur, &ti_sess_tenant))
 		return;
 	ti_session_release();
+}
+
+/*
+ * ti_limits_ctx_changed
+ *		Subscriber of context.c: login, login_local and assume_tenant count
+ *		the session in the tenant (and may refuse it), logout releases it,
+ *		and any other change (rollback, RESET ALL, a failed login, the end of
+ *		a login_local transaction) releases it if it no longer applies.
+ */
+static void
+ti_limits_ctx_changed(TiCtxEvent event, const pg_uuid_t *tenant, bool local,
+					  void *arg)
+{
+	switch (event)
+	{
+		case TI_CTX_ENTER:
+			ti_limits_on_context(tenant, local);
+			break;
+		case TI_CTX_LEAVE:
+			ti_limits_on_context(NULL, local);
+			break;
+		case TI_CTX_CHANGED:
+			ti_limits_on_context_end();
+			break;
+		case TI_CTX_DISCARD:
+			break;
+	}
 }
 
 /*
@@ -836,7 +869,7 @@ ti_session_sync(void)
 		ti_gucs_restore();
 	}
 	if (has && ti_sess_entry == NULL)
-		ti_session_enter(&cur, ti_context_is_local, false);
+		ti_session_enter(&cur, ti_ctx_transaction_scoped(), false);
 }
 
 static void

@@ -35,23 +35,57 @@ extern int	ti_jwt_leeway;
 extern int	ti_jwt_max_token_size;
 
 /*
- * context.c: the tenant context of this session.
+ * context.c: the tenant state of this session, and its only owner.
  *
  * The context lives in the GUC tenant_isolation.tenant_id, so it is
  * transactional like SET (login_local is SET LOCAL), serialized to parallel
  * workers, and cleared by RESET ALL and DISCARD ALL.  Only C code and
- * superusers can set it.
+ * superusers can set it.  Other modules read the state through the
+ * functions below or subscribe to its changes; they keep no copy of it.
  */
 extern void ti_define_context_gucs(void);
-extern bool ti_context_get(pg_uuid_t *tenant);
+
+/* reading the state */
+extern bool ti_context_get(pg_uuid_t *tenant);	/* the effective context */
 extern const char *ti_context_claims(void);
-extern bool ti_context_is_local;
-extern void ti_context_set(const pg_uuid_t *tenant, const char *claims_json,
-						   bool local);
-extern void ti_context_clear(bool local);
-extern void ti_context_poison(void);
-extern void ti_context_normalize(void);
+extern bool ti_ctx_transaction_scoped(void);	/* ends with the transaction */
+
+/*
+ * Subscribing to changes.  TI_CTX_ENTER and TI_CTX_LEAVE come from a
+ * transition of ours (login, login_local, assume_tenant, logout), after the
+ * variable was set, and may refuse with an ERROR (which rolls the change
+ * back); local tells login_local from login.  TI_CTX_CHANGED comes from the
+ * GUC assign hook whenever the effective context changes, also during
+ * transaction abort: a subscriber must not fail, touch the catalogs or set
+ * a GUC then.  TI_CTX_DISCARD: what the session held for a tenant other
+ * than tenant (NULL: any tenant) has been discarded; drop caches of it.
+ */
+typedef enum TiCtxEvent
+{
+	TI_CTX_ENTER,
+	TI_CTX_LEAVE,
+	TI_CTX_CHANGED,
+	TI_CTX_DISCARD
+} TiCtxEvent;
+typedef void (*TiCtxCallback) (TiCtxEvent event, const pg_uuid_t *tenant,
+							   bool local, void *arg);
+extern void ti_ctx_subscribe(TiCtxCallback cb, void *arg);
+
+/* transitions (the caller has checked the right to make them) */
+struct TiTenantInfo;
+extern void ti_ctx_enter(const pg_uuid_t *tenant, const char *claims_json,
+						 bool local);
+extern void ti_ctx_leave(bool local);
+extern void ti_ctx_poison(bool close_cursors);	/* a login failed */
+extern void ti_ctx_schema_enter(const struct TiTenantInfo *info, bool local);
+extern void ti_ctx_schema_leave(bool local);
+
+/* statement boundaries and object bookkeeping (executor.c, utility.c) */
+extern bool ti_ctx_statement_start(bool may_close_portals);
 extern void ti_context_after_utility(void);
+extern void ti_ctx_note_write(Oid relid);
+extern bool ti_ctx_token_in_statement_text(const char *token, size_t len);
+
 extern bool ti_is_admin(Oid roleid);
 extern void ti_remember_dependency(Oid funcid);
 extern void ti_invalidate_tenant_plans(void);
@@ -113,6 +147,7 @@ extern void ti_install_denial_hooks(void);
 /* utility.c */
 extern void ti_install_utility_hook(void);
 extern bool ti_internal_ddl;
+extern bool ti_in_toplevel_utility;
 
 /* provision.c: provisioning, each privileged step under an explicit identity */
 extern bool ti_provisioning;
@@ -143,8 +178,6 @@ struct QueryDesc;
 extern void ti_limits_init(void);
 extern Size ti_limits_shmem_size(void);
 extern void ti_limits_shmem_startup(void);
-extern void ti_limits_on_context(const pg_uuid_t *tenant, bool local);
-extern void ti_limits_on_context_end(void);
 extern void ti_limits_note_audit(const char *kind, const pg_uuid_t *tenant,
 								 int sqlerrcode);
 extern void ti_limits_executor_start(struct QueryDesc *queryDesc);
@@ -152,7 +185,6 @@ extern void ti_limits_executor_end(struct QueryDesc *queryDesc);
 
 /* keys.c: per-tenant encryption keys */
 extern void ti_keys_init(void);
-extern void ti_keys_on_context_change(void);
 
 /* jwt.c */
 extern void ti_jwt_init(void);

@@ -32,7 +32,10 @@
  *	  are refused and temporary tables are created ON COMMIT DROP.  The next
  *	  transaction on the connection may belong to another pooled client.
  *	- After RESET ALL, DISCARD and SET of the context, what the previous
- *	  tenant left behind is discarded (context.c).
+ *	  tenant left behind is discarded (context.c); so is what a failed
+ *	  login left, before any utility statement runs.
+ *	- While a top-level utility statement runs, login() refuses a token
+ *	  written literally into its text (context.c).
  *
  * Copyright (c) 2026, tenant_isolation developers
  *
@@ -74,6 +77,12 @@
 #include "tenant_isolation.h"
 
 bool		ti_internal_ddl = false;
+
+/*
+ * True while a top-level utility statement runs (CALL, DO, EXECUTE, ...):
+ * context.c refuses a token written literally into its text.
+ */
+bool		ti_in_toplevel_utility = false;
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static object_access_hook_type prev_object_access_hook = NULL;
@@ -685,7 +694,7 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	RangeVar   *new_child = NULL;
 	bool		context_stmt = false;
-	bool		set_local_context = false;
+	bool		save_toplevel = ti_in_toplevel_utility;
 	int			citus_nest = 0;
 
 	if (!ti_extension_present() || !IsTransactionState())
@@ -694,6 +703,9 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	/* the extension's own DDL on a Citus table (citus.c) */
 	if (ti_internal_ddl && ti_citus_internal_ddl(parsetree, &citus_nest))
 		return;
+
+	/* what a previous tenant left is gone before anything runs */
+	ti_ctx_statement_start(true);
 
 	switch (nodeTag(parsetree))
 	{
@@ -760,7 +772,7 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			{
 				CreateStmt *stmt = (CreateStmt *) parsetree;
 
-				if (ti_context_is_local)
+				if (ti_ctx_transaction_scoped())
 				{
 					pstmt = copyObject(pstmt);
 					parsetree = pstmt->utilityStmt;
@@ -818,7 +830,7 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			break;
 
 		case T_DeclareCursorStmt:
-			if (ti_context_is_local &&
+			if (ti_ctx_transaction_scoped() &&
 				(((DeclareCursorStmt *) parsetree)->options & CURSOR_OPT_HOLD))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -827,7 +839,7 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			break;
 
 		case T_CreateTableAsStmt:
-			if (ti_context_is_local)
+			if (ti_ctx_transaction_scoped())
 			{
 				pstmt = copyObject(pstmt);
 				parsetree = pstmt->utilityStmt;
@@ -837,15 +849,7 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 			break;
 
 		case T_VariableSetStmt:
-			{
-				VariableSetStmt *stmt = (VariableSetStmt *) parsetree;
-
-				/* a superuser's SET LOCAL of the context is transaction-scoped */
-				if (stmt->kind == VAR_SET_VALUE && stmt->is_local &&
-					stmt->name && strcmp(stmt->name, "tenant_isolation.tenant_id") == 0)
-					set_local_context = true;
-				context_stmt = true;
-			}
+			context_stmt = true;
 			break;
 
 		case T_DiscardStmt:
@@ -857,16 +861,23 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	}
 
 standard:
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-							queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
+	if (context == PROCESS_UTILITY_TOPLEVEL)
+		ti_in_toplevel_utility = true;
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		ti_in_toplevel_utility = save_toplevel;
+	}
+	PG_END_TRY();
 	ti_citus_internal_ddl_done(citus_nest);
-
-	if (set_local_context)
-		ti_context_is_local = true;
 	if (new_child != NULL)
 		ti_protect_new_child(new_child);
 	if (context_stmt)
