@@ -254,6 +254,28 @@ unlike($out . $err, qr/SECRET/,
 	$ta);
 unlike($out . $err, qr/SECRET/, 'subqueries, CTEs and UNION ALL show nothing of B');
 
+# One session, one tenant after another, over the same cached worker
+# connections: each statement sees only the tenant in force.
+($ret, $out, $err) = as_app($coord,
+	"SELECT 'A:' || string_agg(body, ',' ORDER BY id) FROM docs;\n"
+	  . "SELECT 'ctx:' || tenant_isolation.login('$token{$tc}');\n"
+	  . "SELECT 'C:' || string_agg(body, ',' ORDER BY id) FROM docs;\n"
+	  . "BEGIN;\nSELECT 'ctx:' || tenant_isolation.login_local('$token{$ta}');\n"
+	  . "SELECT 'A2:' || string_agg(body, ',' ORDER BY id) FROM docs;\n"
+	  . "SAVEPOINT s1;\nSELECT 'ctx:' || tenant_isolation.login_local('$token{$tc}');\n"
+	  . "SELECT 'C2:' || string_agg(body, ',' ORDER BY id) FROM docs;\n"
+	  . "ROLLBACK TO SAVEPOINT s1;\n"
+	  . "SELECT 'A3:' || string_agg(body, ',' ORDER BY id) FROM docs;\nCOMMIT;\n"
+	  . "SELECT 'C3:' || string_agg(body, ',' ORDER BY id) FROM docs;",
+	$ta);
+like($out, qr/^A:a-one,a-two$/m, 'switching tenants: A first');
+like($out, qr/^C:C-SECRET one$/m, 'then C, on the same session, sees only C');
+like($out, qr/^A2:a-one,a-two$/m, 'login_local back to A inside a transaction');
+like($out, qr/^C2:C-SECRET one$/m, 'C inside a savepoint');
+like($out, qr/^A3:a-one,a-two$/m, 'after ROLLBACK TO SAVEPOINT the workers are back in A');
+like($out, qr/^C3:C-SECRET one$/m, 'after the transaction, the session tenant C again');
+unlike($out . $err, qr/B-SECRET/, 'nothing of B in any of it');
+
 # ---------------------------------------------------------------- router plans
 for my $q (
 	'SELECT * FROM docs WHERE id = 1',
