@@ -806,7 +806,10 @@ ti_is_citus_distribute_function(Oid fn_oid)
 		(strcmp(name, "create_distributed_table") == 0 ||
 		 strcmp(name, "create_distributed_table_concurrently") == 0 ||
 		 strcmp(name, "create_reference_table") == 0 ||
-		 strcmp(name, "alter_distributed_table") == 0);
+		 strcmp(name, "alter_distributed_table") == 0 ||
+		 strcmp(name, "isolate_tenant_to_new_shard") == 0 ||
+		 strcmp(name, "citus_split_shard_by_split_points") == 0 ||
+		 strcmp(name, "citus_move_shard_placement") == 0);
 }
 
 static bool

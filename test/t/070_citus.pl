@@ -440,6 +440,29 @@ $coord->safe_psql('postgres',
 like($out, qr/a-two/, 'after propagated DDL the table still works for A');
 unlike($out . $err, qr/SECRET/, 'and shows nothing of B');
 
+# ---------------------------------------------------------------- a tenant to its own shard
+my $c_shard = $coord->safe_psql('postgres',
+	"SELECT isolate_tenant_to_new_shard('docs', '$tc'::uuid, 'CASCADE', shard_transfer_mode => 'block_writes')"
+);
+like($c_shard, qr/^\d+$/, "tenant C isolated to its own shard $c_shard");
+my $c_port = $coord->safe_psql('postgres',
+	"SELECT nodeport FROM pg_dist_shard_placement WHERE shardid = $c_shard");
+my $wc = ($c_port == $w1->port) ? $w1 : $w2;
+is( $wc->safe_psql(
+		'postgres',
+		"SET citus.override_table_visibility = off; SELECT relforcerowsecurity, (SELECT count(*) FROM pg_policy WHERE polrelid = c.oid AND polname = 'tenant_isolation_fallback'), (SELECT count(*) FROM pg_trigger WHERE tgrelid = c.oid AND tgname = 'tenant_isolation_guard_$c_shard') FROM pg_class c WHERE relname = 'docs_$c_shard'"
+	),
+	't|1|1',
+	"C's new shard is protected on its worker");
+($ret, $out, $err) = as_app($wc, "SELECT * FROM docs_$c_shard;");
+like($err, qr/ERROR:.*no tenant context/, "C's new shard is closed without a context");
+($ret, $out, $err) = as_app($coord, "SELECT 'C:' || string_agg(body, ',') FROM docs;", $tc);
+like($out, qr/^C:C-SECRET one$/m, 'C reads its rows from its own shard');
+($ret, $out, $err) = as_app($coord, "SELECT 'A:' || string_agg(body, ',' ORDER BY id) FROM docs;", $ta);
+like($out, qr/^A:a-one/m, 'A still reads its rows');
+unlike($out . $err, qr/SECRET/, 'and nothing of B or C after the split');
+is(b_rows(), $b_before, "B's and C's rows are unchanged by the split");
+
 # ---------------------------------------------------------------- protect_table first
 $coord->safe_psql(
 	'postgres', qq{
