@@ -19,7 +19,8 @@ OBJS = $(WIN32RES) \
 	src/keys.o \
 	src/provision.o \
 	src/schema_tier.o \
-	src/jwt.o
+	src/jwt.o \
+	src/citus.o
 DATA = $(wildcard sql/tenant_isolation--*.sql)
 PGFILEDESC = "tenant_isolation - tenant scoping for shared tables"
 PG_CPPFLAGS = -I$(srcdir)/src

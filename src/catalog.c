@@ -167,13 +167,44 @@ static void ti_syscache_callback(Datum arg, int cacheid, uint32 hashvalue);
 static void ti_catalog_xact_callback(XactEvent event, void *arg);
 
 /*
+ * One relcache callback slot for the whole extension.
+ *
+ * PostgreSQL 15 has room for ten relcache callbacks per backend
+ * (MAX_RELCACHE_CALLBACKS in inval.c), shared by core (the plan cache and
+ * the type cache take two) and every preloaded library: Citus takes five.
+ * Running out is a FATAL error in CREATE EXTENSION citus, so the modules of
+ * this extension register theirs here and all of them use one slot.
+ */
+#define TI_MAX_RELCACHE_CALLBACKS 8
+static RelcacheCallbackFunction ti_relcache_callbacks[TI_MAX_RELCACHE_CALLBACKS];
+static int	ti_n_relcache_callbacks = 0;
+
+void
+ti_register_relcache_callback(RelcacheCallbackFunction func)
+{
+	if (ti_n_relcache_callbacks >= TI_MAX_RELCACHE_CALLBACKS)
+		elog(FATAL, "out of tenant_isolation relcache callback slots");
+	ti_relcache_callbacks[ti_n_relcache_callbacks++] = func;
+}
+
+static void
+ti_relcache_dispatch(Datum arg, Oid relid)
+{
+	int			i;
+
+	for (i = 0; i < ti_n_relcache_callbacks; i++)
+		ti_relcache_callbacks[i] ((Datum) 0, relid);
+}
+
+/*
  * ti_catalog_init
  *		Register the invalidation callbacks; caches are built lazily.
  */
 void
 ti_catalog_init(void)
 {
-	CacheRegisterRelcacheCallback(ti_relcache_callback, (Datum) 0);
+	CacheRegisterRelcacheCallback(ti_relcache_dispatch, (Datum) 0);
+	ti_register_relcache_callback(ti_relcache_callback);
 	CacheRegisterSyscacheCallback(NAMESPACEOID, ti_syscache_callback, (Datum) 0);
 	RegisterXactCallback(ti_catalog_xact_callback, NULL);
 }
@@ -530,6 +561,29 @@ ti_rel_compute(Oid relid, TiRelInfo *out)
 	}
 	else if (has_superclass(relid))
 		root = ti_find_registered_ancestor(reg, relid, 0);
+	else
+	{
+		/* a Citus shard or shell: its shell's registration, or citus.c */
+		Oid			shell = ti_citus_shell_of(relid);
+
+		if (OidIsValid(shell) && shell != relid &&
+			hash_search(reg, &shell, HASH_FIND, NULL) != NULL)
+			root = shell;
+		else if (OidIsValid(shell) &&
+				 ti_citus_worker_protected(relid, shell, out->tenant_column))
+		{
+			/* protected on this Citus node by its fallback policy */
+			out->is_protected = true;
+			out->root_relid = relid;
+			out->tenant_attno = get_attnum(relid, out->tenant_column);
+			if (out->tenant_attno == InvalidAttrNumber)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("protected table \"%s\" has no tenant column \"%s\"",
+								get_rel_name(relid) ? get_rel_name(relid) : "?",
+								out->tenant_column)));
+		}
+	}
 
 	if (OidIsValid(root))
 	{

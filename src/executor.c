@@ -256,9 +256,11 @@ ti_check_session_tenant(void)
 
 	/*
 	 * provision.c works on a suspended tenant's rows (drop_tenant,
-	 * move_tenant) in that tenant's context, as the table's owner.
+	 * move_tenant) in that tenant's context, as the table's owner; a Citus
+	 * coordinator checked the tenant before it signed (citus.c).
 	 */
-	if (has_context && !superuser_arg(userid) && !ti_provisioning)
+	if (has_context && !superuser_arg(userid) && !ti_provisioning &&
+		!ti_citus_context_asserted())
 	{
 		TiTenantInfo info;
 

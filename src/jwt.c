@@ -262,7 +262,7 @@ ti_jwt_init(void)
 							NULL,
 							NULL);
 
-	CacheRegisterRelcacheCallback(ti_jwt_relcache_cb, (Datum) 0);
+	ti_register_relcache_callback(ti_jwt_relcache_cb);	/* catalog.c */
 }
 
 /*

@@ -229,7 +229,7 @@ ti_keys_init(void)
 	}
 
 	ti_keys_load_master();
-	CacheRegisterRelcacheCallback(ti_keys_relcache_cb, (Datum) 0);
+	ti_register_relcache_callback(ti_keys_relcache_cb);	/* catalog.c */
 }
 
 /*
