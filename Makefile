@@ -19,7 +19,8 @@ OBJS = $(WIN32RES) \
 	src/keys.o \
 	src/provision.o \
 	src/schema_tier.o \
-	src/jwt.o
+	src/jwt.o \
+	src/citus.o
 DATA = $(wildcard sql/tenant_isolation--*.sql)
 PGFILEDESC = "tenant_isolation - tenant scoping for shared tables"
 PG_CPPFLAGS = -I$(srcdir)/src
@@ -88,4 +89,15 @@ stress-long:
 crash:
 	bash test/hardening/tap.sh test/t/062_crash.pl
 
-.PHONY: ubsan asserts valgrind stress stress-long crash
+# The stress run with a concurrent DDL storm (issue 16).
+stress-ddl:
+	STRESS_DDL=1 STRESS_SECONDS=$${STRESS_SECONDS:-60} bash test/hardening/stress.sh
+
+.PHONY: ubsan asserts valgrind stress stress-long crash stress-ddl
+
+# PostgreSQL's own regression suite, stock vs. preloaded vs. extension in
+# every database (test/pgregress/run.sh; root, after make install).
+pgregress:
+	bash test/pgregress/run.sh
+
+.PHONY: pgregress

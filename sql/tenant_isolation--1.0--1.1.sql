@@ -441,3 +441,29 @@ BEGIN
 	END LOOP;
 END
 $$;
+
+-- ==== pg_restore -j: no foreign keys between configuration tables ====
+-- pg_dump orders the data of an extension's configuration tables by their
+-- foreign keys, but the archive's TABLE DATA entries depend only on their
+-- own table, so a parallel restore (pg_restore -j) may load tenant_setting,
+-- tenant_key or tenant_limit before tenant and fail the foreign key check
+-- (053_dump_restore.pl saw it about one run in three).  The cascade those
+-- keys gave is kept by a row trigger on tenant instead; rows are only ever
+-- written by the extension's C functions, which check that the tenant
+-- exists.  Deleting a tenant_key row is what crypto-shredding means.
+ALTER TABLE tenant_isolation.tenant_setting DROP CONSTRAINT tenant_setting_tenant_fkey;
+ALTER TABLE tenant_isolation.tenant_key DROP CONSTRAINT tenant_key_tenant_fkey;
+ALTER TABLE tenant_isolation.tenant_limit DROP CONSTRAINT tenant_limit_tenant_id_fkey;
+
+CREATE FUNCTION tenant_isolation._tenant_deleted() RETURNS trigger
+	LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	DELETE FROM tenant_isolation.tenant_setting WHERE tenant = OLD.id;
+	DELETE FROM tenant_isolation.tenant_key WHERE tenant = OLD.id;
+	DELETE FROM tenant_isolation.tenant_limit WHERE tenant_id = OLD.id;
+	RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION tenant_isolation._tenant_deleted() FROM PUBLIC;
+CREATE TRIGGER tenant_deleted AFTER DELETE ON tenant_isolation.tenant
+	FOR EACH ROW EXECUTE FUNCTION tenant_isolation._tenant_deleted();

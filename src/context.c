@@ -588,7 +588,7 @@ bool
 ti_context_get(pg_uuid_t *tenant)
 {
 	if (!ti_eff.has)
-		return false;
+		return ti_citus_worker_context(tenant);	/* a Citus worker (citus.c) */
 	if (tenant)
 		*tenant = ti_eff.tenant;
 	return true;

@@ -58,6 +58,7 @@ static ExecutorCheckPerms_hook_type prev_ExecutorCheckPerms = NULL;
 
 /* Is the last checked user a schema-tier tenant's role, and whose? */
 static Oid	ti_checked_user = InvalidOid;
+static uint64 ti_authid_seq = 0;	/* bumped by ti_authid_callback */
 static bool ti_checked_is_tenant_role = false;
 static pg_uuid_t ti_checked_role_tenant;
 
@@ -234,6 +235,7 @@ static void
 ti_authid_callback(Datum arg, int cacheid, uint32 hashvalue)
 {
 	ti_checked_user = InvalidOid;
+	ti_authid_seq++;
 }
 
 /*
@@ -254,9 +256,11 @@ ti_check_session_tenant(void)
 
 	/*
 	 * provision.c works on a suspended tenant's rows (drop_tenant,
-	 * move_tenant) in that tenant's context, as the table's owner.
+	 * move_tenant) in that tenant's context, as the table's owner; a Citus
+	 * coordinator checked the tenant before it signed (citus.c).
 	 */
-	if (has_context && !superuser_arg(userid) && !ti_provisioning)
+	if (has_context && !superuser_arg(userid) && !ti_provisioning &&
+		!ti_citus_context_asserted())
 	{
 		TiTenantInfo info;
 
@@ -274,8 +278,15 @@ ti_check_session_tenant(void)
 
 	if (userid != ti_checked_user)
 	{
+		uint64		seq = ti_authid_seq;
+
+		/*
+		 * The name lookup may miss the syscache and run the callback: the
+		 * answer is used now, but remembered only if no pg_authid change
+		 * arrived while it was computed (catalog.c, rule 2).
+		 */
 		ti_checked_is_tenant_role = ti_role_tenant(userid, &ti_checked_role_tenant);
-		ti_checked_user = userid;
+		ti_checked_user = (seq == ti_authid_seq) ? userid : InvalidOid;
 	}
 	if (ti_checked_is_tenant_role &&
 		(!has_context ||

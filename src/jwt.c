@@ -18,9 +18,13 @@
  *	 catalog snapshot and kept parsed (EVP_PKEY, keyed HMAC contexts, raw
  *	 Ed25519 keys) in ti_jwt_key_cxt.  A statement trigger on the table sends
  *	 a relcache invalidation for it on every write; our relcache callback only
- *	 clears ti_jwt_keys_valid.  The keys are freed and reloaded at the next
+ *	 bumps ti_jwt_keys_gen.  The keys are freed and reloaded at the next
  *	 cache miss, never inside the callback, so pointers into the cache stay
- *	 valid for the rest of the login that holds them.
+ *	 valid for the rest of the login that holds them.  A load records the
+ *	 generation it started from only when it completes: one interrupted by
+ *	 an error (a lock timeout on jwt_key, a cancel) leaves the cache marked
+ *	 unloaded, never as a valid empty or partial key set (issue 16), and an
+ *	 invalidation that arrives while it reads makes the next login reload.
  *
  * - Verified tokens.  A hash table in ti_jwt_token_cxt keyed by SHA-256 of
  *	 the whole token remembers tenant, exp, nbf and claims of tokens that
@@ -133,7 +137,8 @@ typedef struct TiJwtVerified
 static MemoryContext ti_jwt_key_cxt = NULL;
 static TiJwtKey *ti_jwt_keys = NULL;
 static int	ti_jwt_nkeys = 0;
-static bool ti_jwt_keys_valid = false;
+static uint64 ti_jwt_keys_gen = 1;	/* bumped by the relcache callback */
+static uint64 ti_jwt_keys_loaded = 0;	/* generation loaded; 0: none */
 static Oid	ti_jwt_key_relid = InvalidOid;
 
 /* token cache */
@@ -199,7 +204,7 @@ ti_jwt_relcache_cb(Datum arg, Oid relid)
 	if (relid == InvalidOid ||
 		(OidIsValid(ti_jwt_key_relid) && relid == ti_jwt_key_relid))
 	{
-		ti_jwt_keys_valid = false;
+		ti_jwt_keys_gen++;
 		ti_jwt_tokens_stale = true;
 	}
 }
@@ -257,7 +262,7 @@ ti_jwt_init(void)
 							NULL,
 							NULL);
 
-	CacheRegisterRelcacheCallback(ti_jwt_relcache_cb, (Datum) 0);
+	ti_register_relcache_callback(ti_jwt_relcache_cb);	/* catalog.c */
 }
 
 /*
@@ -521,8 +526,9 @@ ti_jwt_key_table(void)
  * The table is read directly (the caller of login() has no privilege on it)
  * with a catalog snapshot, which for a table without a syscache is taken
  * fresh on every scan: we see every committed key and our own transaction's
- * changes.  ti_jwt_keys_valid is set before the scan, so an invalidation
- * that arrives while we read makes the next login reload again.
+ * changes.  The generation is read before anything is looked up and
+ * recorded as loaded only at the end, so an invalidation that arrives while
+ * we read, or an error half way, makes the next login reload.
  */
 static void
 ti_jwt_keys_load(void)
@@ -538,8 +544,9 @@ ti_jwt_keys_load(void)
 				a_aud;
 	int			cap = 8;
 	Oid			relid;
+	uint64		gen = ti_jwt_keys_gen;
 
-	if (ti_jwt_keys_valid)
+	if (ti_jwt_keys_loaded == gen)
 		return;
 
 	ti_jwt_crypto_init();
@@ -547,14 +554,14 @@ ti_jwt_keys_load(void)
 		ti_jwt_key_cxt = AllocSetContextCreate(TopMemoryContext,
 											   "tenant_isolation JWT keys",
 											   ALLOCSET_SMALL_SIZES);
+	ti_jwt_keys_loaded = 0;
 	ti_jwt_keys_free();
 	ti_jwt_tokens_stale = true;
-	ti_jwt_keys_valid = true;
 
 	relid = ti_jwt_key_table();
 	ti_jwt_key_relid = relid;
 	if (!OidIsValid(relid))
-		return;
+		return;					/* not cached: nothing to invalidate it */
 
 	a_kid = get_attnum(relid, "kid");
 	a_alg = get_attnum(relid, "alg");
@@ -631,6 +638,7 @@ ti_jwt_keys_load(void)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+	ti_jwt_keys_loaded = gen;
 }
 
 

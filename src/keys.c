@@ -229,7 +229,7 @@ ti_keys_init(void)
 	}
 
 	ti_keys_load_master();
-	CacheRegisterRelcacheCallback(ti_keys_relcache_cb, (Datum) 0);
+	ti_register_relcache_callback(ti_keys_relcache_cb);	/* catalog.c */
 }
 
 /*
@@ -553,6 +553,21 @@ static unsigned char *
 ti_slot_key(int slot)
 {
 	return ti_key_slab + slot * TI_KEY_BYTES;
+}
+
+/*
+ * The key of a slot that ti_cache_find or ti_keys_load just returned, for
+ * encryption or decryption.  The relcache callback wipes the slab in place
+ * (never frees it); the rule "fetch the key last" makes that impossible
+ * between the lookup and the use, and this check makes sure a wiped (zero)
+ * key can never be used if that rule is ever broken.
+ */
+static unsigned char *
+ti_live_key(int slot)
+{
+	if (slot < 0 || slot >= TI_KEY_SLOTS || !ti_key_slots[slot].used)
+		elog(ERROR, "tenant key cache was invalidated while a key was in use");
+	return ti_slot_key(slot);
 }
 
 /* The scratch slot: one key's room, wiped after every use. */
@@ -1045,7 +1060,7 @@ ti_encrypt_internal(const pg_uuid_t *tenant, const char *data, size_t len)
 											   (const unsigned char *) data, len,
 											   ad, sizeof(ad), NULL,
 											   p + TI_CT_PREFIX,
-											   ti_slot_key(slot));
+											   ti_live_key(slot));
 	return out;
 }
 
@@ -1098,7 +1113,7 @@ ti_decrypt_internal(const pg_uuid_t *tenant, bytea *in)
 												   p + TI_CT_HEADER, len - TI_CT_HEADER,
 												   ad, sizeof(ad),
 												   p + TI_CT_PREFIX,
-												   ti_slot_key(slot)) != 0)
+												   ti_live_key(slot)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("could not decrypt data"),

@@ -376,6 +376,9 @@ ti_planner(Query *parse, const char *query_string, int cursorOptions,
 	ti_planner_depth++;
 	PG_TRY();
 	{
+		/* Citus routes an INSERT by its tenant column (citus.c) */
+		if (parse->commandType == CMD_INSERT && ti_extension_present())
+			ti_citus_fill_tenant_column(parse);
 		if (prev_planner_hook)
 			result = prev_planner_hook(parse, query_string, cursorOptions,
 									   boundParams);

@@ -96,7 +96,7 @@ ti_install_schema_tier_hook(void)
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = ti_st_ProcessUtility;
 	CacheRegisterSyscacheCallback(AUTHOID, ti_st_forget, (Datum) 0);
-	CacheRegisterRelcacheCallback(ti_st_forget_rel, (Datum) 0);
+	ti_register_relcache_callback(ti_st_forget_rel);	/* catalog.c */
 }
 
 /*

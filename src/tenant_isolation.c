@@ -58,6 +58,7 @@ _PG_init(void)
 	ti_catalog_init();
 	ti_install_planner_hooks();
 	ti_install_executor_hooks();
+	ti_citus_init();
 	ti_install_utility_hook();
 	ti_install_schema_tier_hook();
 	ti_install_largeobject_hooks();

@@ -124,6 +124,7 @@ typedef struct TiTenantInfo
 } TiTenantInfo;
 
 extern void ti_catalog_init(void);
+extern void ti_register_relcache_callback(void (*func) (Datum arg, Oid relid));
 extern bool ti_tenant_lookup(const pg_uuid_t *tenant, TiTenantInfo *out);
 extern bool ti_extension_present(void);
 extern TiRelInfo *ti_lookup_rel(Oid relid);
@@ -190,6 +191,19 @@ extern void ti_jwt_init(void);
 
 /* identity.c: who may touch protected tables without a tenant context */
 extern bool ti_unscoped_allowed(void);
+
+/* citus.c: Citus coordinators and workers */
+extern void ti_citus_init(void);
+extern bool ti_citus_is_distributed(Oid relid);
+extern Oid	ti_citus_shell_of(Oid relid);
+extern bool ti_citus_worker_protected(Oid relid, Oid shell, char *tenant_column);
+extern bool ti_citus_worker_context(pg_uuid_t *tenant);
+extern bool ti_citus_context_asserted(void);
+extern bool ti_is_guard_trigger_name(const char *name);
+extern bool ti_citus_internal_ddl(Node *parsetree, int *nestlevel);
+extern void ti_citus_internal_ddl_done(int nestlevel);
+struct Query;
+extern void ti_citus_fill_tenant_column(struct Query *parse);
 
 /* helpers */
 extern char *ti_uuid_to_cstring(const pg_uuid_t *u);

@@ -537,7 +537,7 @@ ti_check_alter_table(AlterTableStmt *stmt)
 				break;
 			case AT_DisableTrig:
 			case AT_EnableReplicaTrig:
-				if (cmd->name && strcmp(cmd->name, TI_GUARD_TRIGGER) == 0)
+				if (cmd->name && ti_is_guard_trigger_name(cmd->name))
 					ti_deny_ddl(stmt->relation->relname, "disable the guard trigger");
 				break;
 			case AT_DropColumn:
@@ -577,7 +577,9 @@ ti_check_drop(DropStmt *stmt)
 		RangeVar   *rv;
 
 		if (list_length(names) < 2 ||
-			strcmp(strVal(llast(names)), ours) != 0)
+			(stmt->removeType == OBJECT_TRIGGER ?
+			 !ti_is_guard_trigger_name(strVal(llast(names))) :
+			 strcmp(strVal(llast(names)), ours) != 0))
 			continue;
 		rv = makeRangeVarFromNameList(list_truncate(list_copy(names),
 													list_length(names) - 1));
@@ -607,7 +609,7 @@ ti_check_rename(RenameStmt *stmt)
 	if ((stmt->renameType == OBJECT_COLUMN &&
 		 strcmp(stmt->subname, info->tenant_column) == 0) ||
 		(stmt->renameType == OBJECT_TRIGGER &&
-		 strcmp(stmt->subname, TI_GUARD_TRIGGER) == 0) ||
+		 ti_is_guard_trigger_name(stmt->subname)) ||
 		(stmt->renameType == OBJECT_POLICY &&
 		 strcmp(stmt->subname, TI_FALLBACK_POLICY) == 0))
 		ti_deny_ddl(stmt->relation->relname, "rename the tenant column, guard trigger or fallback policy");
@@ -693,9 +695,14 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	RangeVar   *new_child = NULL;
 	bool		context_stmt = false;
 	bool		save_toplevel = ti_in_toplevel_utility;
+	int			citus_nest = 0;
 
 	if (!ti_extension_present() || !IsTransactionState())
 		goto standard;
+
+	/* the extension's own DDL on a Citus table (citus.c) */
+	if (ti_internal_ddl && ti_citus_internal_ddl(parsetree, &citus_nest))
+		return;
 
 	/* what a previous tenant left is gone before anything runs */
 	ti_ctx_statement_start(true);
@@ -724,7 +731,8 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				}
 				else if (stmt->is_from &&
 						 check_enable_rls(RangeVarGetRelid(stmt->relation, NoLock, false),
-										  InvalidOid, false) == RLS_ENABLED)
+										  InvalidOid, false) == RLS_ENABLED &&
+						 !ti_citus_is_distributed(RangeVarGetRelid(stmt->relation, NoLock, false)))
 				{
 					ParseState *pstate = make_parsestate(NULL);
 					uint64		processed;
@@ -869,6 +877,7 @@ standard:
 		ti_in_toplevel_utility = save_toplevel;
 	}
 	PG_END_TRY();
+	ti_citus_internal_ddl_done(citus_nest);
 	if (new_child != NULL)
 		ti_protect_new_child(new_child);
 	if (context_stmt)

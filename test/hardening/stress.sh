@@ -33,6 +33,19 @@
 # Prints: transactions, tenants, cross-tenant rows seen (must be 0), lost
 # writes (must be 0).  Exit status 0 only if both are 0 and pgbench
 # succeeded.  STRESS_NO_INSTALL=1 skips build and install.
+#
+# STRESS_DDL=1 (make stress-ddl; issue 16) adds a DDL storm for the same
+# time: the tenants also write marker rows into parts, a protected
+# partitioned table (stress_parts.sql, counted in parts_ledger), while
+# STRESS_DDL_CLIENTS (4) superuser clients run test/hardening/ddl_*.sql:
+# CREATE/DROP SCHEMA with a table, create/drop of schema-tier tenants,
+# protect_table/unprotect_table of new tables, partitions of parts created,
+# detached, attached and dropped, ANALYZE of the protected tables, a
+# session-level login + read + DISCARD ALL (no context may survive it), and
+# a sinval overflow (2400 catalog changes in one transaction, which resets
+# every other backend's caches).  Their per-script transaction counts are
+# printed; any DDL error, any cross-tenant row, any lost marker row in parts
+# or items, or a server process "terminated by signal" fails the run.
 set -uo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
@@ -66,7 +79,9 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
-cp "$TI_TOP"/test/hardening/stress_*.sql "$tmp/"
+cp "$TI_TOP"/test/hardening/stress_*.sql "$TI_TOP"/test/hardening/ddl_*.sql "$tmp/"
+ddl=${STRESS_DDL:-0}
+ddl_clients=${STRESS_DDL_CLIENTS:-4}
 [ "$(id -u)" = 0 ] && chown -R "$TI_USER" "$tmp"
 
 port=$((20000 + RANDOM % 40000))
@@ -77,7 +92,7 @@ port = $port
 listen_addresses = ''
 unix_socket_directories = '$tmp'
 shared_preload_libraries = 'tenant_isolation'
-max_connections = $((clients + 20))
+max_connections = $((clients + ddl_clients + 20))
 max_worker_processes = 16
 max_parallel_workers = 8
 max_parallel_workers_per_gather = 2
@@ -156,6 +171,11 @@ for n in $(seq 1 "$tenants"); do
 done >"$tmp/tokens.sql"
 rm -rf "$keys"
 psql_su -f "$tmp/tokens.sql" || exit 1
+tenant_scripts="-f stress_read.sql@4 -f stress_parallel.sql@2 -f stress_write.sql@3 -f stress_delete.sql@1"
+if [ "$ddl" = 1 ]; then
+	psql_su -f "$tmp/ddl_setup.sql" >/dev/null || exit 1
+	tenant_scripts="$tenant_scripts -f stress_parts.sql@3"
+fi
 
 if [ -n "${STRESS_TRANSACTIONS:-}" ]; then
 	per_client=$(((STRESS_TRANSACTIONS + clients - 1) / clients))
@@ -165,9 +185,20 @@ else
 	duration="-T ${STRESS_SECONDS:-60}"
 	echo "== pgbench: $clients clients for ${STRESS_SECONDS:-60} s, -M prepared"
 fi
+if [ "$ddl" = 1 ]; then
+	# the storm runs as long as the tenants' run (or STRESS_DDL_SECONDS)
+	ddl_duration=${duration/#-t */-T ${STRESS_DDL_SECONDS:-60}}
+	echo "== DDL storm: $ddl_clients superuser clients, $ddl_duration"
+	ti_as_user "cd '$tmp' && '$BIN/pgbench' -n -h '$tmp' -p $port -U postgres -M simple \
+		-c $ddl_clients -j 1 $ddl_duration -D tenants=$tenants \
+		-f ddl_schema.sql@3 -f ddl_tenant.sql@2 -f ddl_table.sql@3 -f ddl_partition.sql@3 \
+		-f ddl_analyze.sql@2 -f ddl_discard.sql@3 -f ddl_overflow.sql@1 \
+		postgres" >"$tmp/ddl.log" 2>&1 &
+	ddl_pid=$!
+fi
 ti_as_user "cd '$tmp' && '$BIN/pgbench' -n -h '$tmp' -p $port -U stress_app -M prepared \
 	-c $clients -j $threads $duration -D tenants=$tenants \
-	-f stress_read.sql@4 -f stress_parallel.sql@2 -f stress_write.sql@3 -f stress_delete.sql@1 \
+	$tenant_scripts \
 	postgres" >"$tmp/pgbench.log" 2>&1
 pgbench_rc=$?
 grep -vE '^pgbench: (client|error)' "$tmp/pgbench.log" | sed -n '/^transaction type/,$p' | head -40
@@ -177,6 +208,19 @@ if [ "$pgbench_rc" != 0 ]; then
 	grep -E 'aborted|ERROR|error' "$tmp/pgbench.log" | head -20
 fi
 xacts=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$tmp/pgbench.log")
+ddl_rc=0
+ddl_xacts=0
+if [ "$ddl" = 1 ]; then
+	wait "$ddl_pid" || ddl_rc=$?
+	ddl_xacts=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$tmp/ddl.log")
+	echo "== DDL storm (pgbench exit $ddl_rc): transactions per script"
+	# "SQL script N: ddl_x.sql" followed by " - M transactions (...)"
+	awk '/^SQL script [0-9]+:/ {name = $4} /^ - [0-9]+ transactions/ && name != "" {printf "  %-20s %s\n", name, $2; name = ""}' "$tmp/ddl.log"
+	if [ "$ddl_rc" != 0 ]; then
+		echo "DDL storm failed:"
+		grep -E 'aborted|ERROR|error' "$tmp/ddl.log" | head -20
+	fi
+fi
 
 # Every tenant counts what it sees, in its own context, as the app role.
 {
@@ -185,6 +229,7 @@ xacts=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p'
 		echo "BEGIN;"
 		echo "SELECT tenant_isolation.login_local(token) AS tid FROM stress_token WHERE n = $n \\gset"
 		echo "INSERT INTO stress_seen SELECT $n, count(*) FROM items;"
+		[ "$ddl" = 1 ] && echo "INSERT INTO stress_seen_parts SELECT $n, count(*) FROM parts;"
 		echo "COMMIT;"
 	done
 } >"$tmp/verify.sql"
@@ -205,6 +250,24 @@ SELECT (SELECT count(*) FROM tenant_isolation.tenant WHERE name LIKE 'stress %')
 SQL
 )"
 totals=$(psql_su -At -F ' ' -c "SELECT sum(inserts), sum(deletes) FROM ledger")
+parts_cross=0
+parts_lost=0
+parts_rows=
+if [ "$ddl" = 1 ]; then
+	read -r parts_cross parts_lost parts_rows <<<"$(psql_su -At -F ' ' <<'SQL'
+SELECT (SELECT count(*) FROM parts p JOIN stress_token t ON t.tenant = p.tenant_id
+		 WHERE split_part(p.payload, ':', 1) <> t.tenant::text),
+	   (SELECT coalesce(sum(abs(l.inserts - s.rows_seen)), 0)
+		  FROM parts_ledger l JOIN stress_seen_parts s USING (n))
+	   + (SELECT count(*) FROM parts_ledger l LEFT JOIN stress_seen_parts s USING (n) WHERE s.n IS NULL)
+	   + (SELECT count(*) FROM parts_ledger l JOIN stress_token t USING (n)
+		   WHERE l.inserts <> (SELECT count(*) FROM parts p WHERE p.tenant_id = t.tenant)),
+	   (SELECT count(*) FROM parts)
+SQL
+)"
+	cross=$((cross + parts_cross))
+	lost=$((lost + parts_lost))
+fi
 
 echo
 echo "== stress results"
@@ -214,9 +277,13 @@ echo "clients:                   $clients"
 echo "inserts, deletes:          $totals"
 echo "cross-tenant rows seen:    $cross"
 echo "lost writes:               $lost (tenants whose superuser count differs: $mismatched_su)"
+if [ "$ddl" = 1 ]; then
+	echo "marker rows in parts:      $parts_rows (cross-tenant: $parts_cross, lost: $parts_lost)"
+	echo "DDL storm transactions:    ${ddl_xacts:-0} (pgbench exit $ddl_rc)"
+fi
 grep -E 'TRAP|terminated by signal|PANIC' "$tmp/server.log" && { echo "server crashed"; exit 1; }
 if [ "$pgbench_rc" = 0 ] && [ "$cross" = 0 ] && [ "$lost" = 0 ] && [ "$mismatched_su" = 0 ] &&
-	[ "${xacts:-0}" -gt 0 ]; then
+	[ "${xacts:-0}" -gt 0 ] && [ "$ddl_rc" = 0 ] && { [ "$ddl" = 0 ] || [ "${ddl_xacts:-0}" -gt 0 ]; }; then
 	echo "stress: ok"
 	exit 0
 fi

@@ -1,0 +1,3 @@
+-- DDL storm: ANALYZE the protected tables (relcache invalidations of them)
+ANALYZE items;
+ANALYZE parts;
