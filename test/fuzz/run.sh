@@ -10,7 +10,11 @@
 #
 # Exits non-zero if a build fails or anything crashes, leaks or trips a
 # sanitizer; the reproducer (crash-*, leak-*, timeout-*) is left in
-# test/fuzz/.  New corpus entries go to test/fuzz/corpus-work/TARGET.
+# test/fuzz/.  New corpus entries go to test/fuzz/corpus-work/TARGET during
+# the run; after a clean run, the inputs among them that add coverage are
+# merged (libFuzzer -merge=1) into the seed corpus kept in the tree
+# (test/fuzz/corpus, test/fuzz/corpus_uuid), so the corpus grows with what
+# the fuzzer finds: commit them.  FUZZ_NO_MERGE=1 leaves the tree alone.
 set -euo pipefail
 
 secs=${1:-60}
@@ -83,6 +87,16 @@ for t in $targets; do
 	mkdir -p "$here/corpus-work"
 	if run_target "$t" >"$log" 2>&1; then
 		tail -n 12 "$log"
+		if [ -z "${FUZZ_NO_MERGE:-}" ]; then
+			case $t in
+				jwt) seed="$here/corpus" ;;
+				*) seed="$here/corpus_$t" ;;
+			esac
+			before=$(ls "$seed" | wc -l)
+			(cd "$here" && "./fuzz_$t" -merge=1 "$seed" "$here/corpus-work/$t") >>"$log" 2>&1 ||
+				{ cat "$log"; echo "fuzz_$t: merge into $seed FAILED" >&2; exit 1; }
+			echo "fuzz_$t: corpus $seed: $before -> $(ls "$seed" | wc -l) inputs"
+		fi
 	else
 		cat "$log"
 		echo "fuzz_$t: FAILED" >&2

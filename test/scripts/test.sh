@@ -55,8 +55,28 @@ if BENCH_SMOKE=1 BENCH_OUT="$work/bench-out" bash "$TI_TOP/test/bench/run.sh"; t
 else
 	failed=$((failed + 1)); status=1
 fi
-echo "== stress (short)"
-if STRESS_SECONDS=${TI_STRESS_SECONDS:-30} bash "$TI_TOP/test/hardening/stress.sh"; then
+# Every regress suite again against the assert-enabled and the UBSan builds
+# of the extension (test/hardening/sanitize.sh; measured on 2 cores: about
+# 70 s build + 40 s suites each, plus the reinstall).  TI_HARDEN=0 skips them.
+if [ "${TI_HARDEN:-1}" != 0 ]; then
+	for mode in asserts ubsan; do
+		echo "== regress, $mode build"
+		if bash "$TI_TOP/test/hardening/sanitize.sh" "$mode"; then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1)); status=1
+		fi
+	done
+fi
+# stress by count, not by time: at least 50,000 transactions however slow
+# the machine (TI_STRESS_SECONDS=N runs N seconds instead)
+echo "== stress"
+if [ -n "${TI_STRESS_SECONDS:-}" ]; then
+	stress_env="STRESS_SECONDS=$TI_STRESS_SECONDS"
+else
+	stress_env="STRESS_TRANSACTIONS=${TI_STRESS_TRANSACTIONS:-50000}"
+fi
+if env "$stress_env" bash "$TI_TOP/test/hardening/stress.sh"; then
 	passed=$((passed + 1))
 else
 	failed=$((failed + 1)); status=1

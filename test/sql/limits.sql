@@ -121,11 +121,12 @@ SELECT tenant_name, sessions FROM tenant_isolation.tenant_stats
 ------------------------------------------------------------------------------
 SELECT tenant_isolation.set_tenant_limits('7e000000-0000-4000-8000-000000000001', statements_per_second => 1);
 SELECT tenant_isolation.assume_tenant('7e000000-0000-4000-8000-000000000001', 'limits test');
-SELECT 1 AS first;
-SELECT 2 AS refused;
+-- each refused statement is sent in the same query string as the accepted
+-- one before it (\;), so no client round trip, however slow the machine, can
+-- refill the bucket in between; the sleeps only need to last >= 1 s
+SELECT 1 AS first \; SELECT 2 AS refused;
 \! sleep 1.2
-SELECT 3 AS refilled;
-SELECT 4 AS refused;
+SELECT 3 AS refilled \; SELECT 4 AS refused;
 \! sleep 1.2
 SELECT tenant_isolation.logout();
 SELECT limited FROM tenant_isolation.tenant_stats
@@ -172,6 +173,9 @@ INSERT INTO lim_items (id) VALUES (1), (2);
 INSERT INTO lim_items (id) VALUES (3), (4);
 SELECT row_count FROM tenant_isolation.tenant_limits WHERE tenant_id = tenant_isolation.current_tenant();
 INSERT INTO lim_items (id) VALUES (3);
+-- the quota is reached: 3 of 3 rows, and the next row is refused
+SELECT row_count, max_rows, row_count = max_rows AS reached
+  FROM tenant_isolation.tenant_limits WHERE tenant_id = tenant_isolation.current_tenant();
 INSERT INTO lim_items (id) VALUES (4);
 DELETE FROM lim_items WHERE id = 1;
 INSERT INTO lim_items (id) VALUES (4);

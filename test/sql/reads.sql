@@ -42,7 +42,14 @@ SELECT (SELECT string_agg(body, ',' ORDER BY id) FROM docs) AS bodies;
 SELECT code FROM countries WHERE EXISTS (SELECT 1 FROM docs WHERE body LIKE 'B-%');
 SELECT id FROM orders WHERE customer_id IN (SELECT id FROM customers) ORDER BY id;
 SELECT code, (SELECT max(amount) FROM events) FROM countries ORDER BY code;
-SELECT id FROM docs d WHERE NOT EXISTS (SELECT 1 FROM notes n WHERE n.body = d.body) ORDER BY id;
+-- anti-joins whose inner side matches only B's rows: A's doc 1 has a twin
+-- id in B (B-SECRET-1) and A has no id 3 (B's doc 3 would show)
+SELECT id FROM docs d WHERE NOT EXISTS
+	(SELECT 1 FROM docs x WHERE x.id = d.id AND x.tenant_id <> d.tenant_id) ORDER BY id;
+SELECT v.id FROM (VALUES (1), (2), (3)) v(id)
+ WHERE NOT EXISTS (SELECT 1 FROM docs d WHERE d.id = v.id) ORDER BY 1;
+SELECT v.n FROM (VALUES (9001), (9002), (10)) v(n)
+ WHERE v.n NOT IN (SELECT amount FROM events) ORDER BY 1;
 
 -- CTEs: plain, materialized, recursive, data-modifying
 WITH d AS (SELECT body FROM docs) SELECT * FROM d ORDER BY 1;
@@ -64,8 +71,14 @@ SELECT c.name, l.body FROM customers c,
 
 -- set operations
 SELECT body FROM docs UNION SELECT name FROM customers ORDER BY 1;
-SELECT id FROM docs INTERSECT SELECT id FROM events ORDER BY 1;
-SELECT id FROM events EXCEPT SELECT id FROM docs ORDER BY 1;
+-- each of these would change with one of B's rows on either side: B has
+-- (B, 1) in both tables, doc 3 and amounts 9001/9002
+SELECT tenant_id, id FROM docs INTERSECT SELECT tenant_id, id FROM events ORDER BY 1, 2;
+SELECT id FROM docs INTERSECT SELECT * FROM (VALUES (1), (3)) v(id) ORDER BY 1;
+SELECT amount FROM events INTERSECT SELECT * FROM (VALUES (10), (9001), (500)) v(a) ORDER BY 1;
+SELECT id FROM docs EXCEPT SELECT id FROM events ORDER BY 1;
+SELECT * FROM (VALUES (1), (2), (3)) v(id) EXCEPT SELECT id FROM docs ORDER BY 1;
+SELECT * FROM (VALUES (10), (9001), (9002)) v(a) EXCEPT ALL SELECT amount FROM events ORDER BY 1;
 SELECT body FROM docs UNION ALL SELECT body FROM notes ORDER BY 1;
 
 -- views: superuser-owned, owned by another role, security barrier
@@ -171,8 +184,14 @@ SET ROLE regress_app;
 SET enable_seqscan = off;
 EXPLAIN (COSTS OFF) SELECT id FROM payloads WHERE payload @> '{"k": 7}';
 EXPLAIN (COSTS OFF) SELECT id FROM payloads WHERE leak(payload::text);
+-- through the GIN index: k = 7 matches B's rows only (odd ids), k = 8 A's
+-- only, so a leak shows as a count above 0 / above 8 and odd ids
+SELECT count(*) FROM payloads WHERE payload @> '{"k": 7}';
+SELECT count(*), min(id), max(id), count(*) FILTER (WHERE id % 2 = 1) AS odd
+  FROM payloads WHERE payload @> '{"k": 7}' OR payload @> '{"k": 8}';
 RESET enable_seqscan;
-SELECT count(*), min(id), max(id) FROM payloads WHERE payload @> '{"k": 8}';
+SELECT count(*), min(id), max(id), count(*) FILTER (WHERE id % 2 = 1) AS odd
+  FROM payloads WHERE payload->>'k' IN ('7', '8');
 SELECT count(*) FROM payloads WHERE payload @> '{"secret": "B-SECRET"}';
 RESET ROLE;
 

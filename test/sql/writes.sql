@@ -52,6 +52,23 @@ SELECT id, title, body FROM docs ORDER BY id;
 INSERT INTO orders (id, customer_id) VALUES (11, 2);
 INSERT INTO orders (id, customer_id) VALUES (12, 1);
 SELECT tenant_id, id, customer_id FROM orders ORDER BY id;
+-- ... also when the FK column is updated (to B's customer 2), and on the
+-- referenced side: A's customer 1 is referenced by A's orders, so neither
+-- its delete nor a change of its key goes through
+UPDATE orders SET customer_id = 2 WHERE id = 12;
+SELECT sqlstate_of($$UPDATE orders SET customer_id = 2 WHERE id = 12$$);
+SELECT sqlstate_of($$DELETE FROM customers WHERE id = 1$$);
+SELECT sqlstate_of($$UPDATE customers SET id = 5 WHERE id = 1$$);
+-- B's customer 2 (referenced by B's order 20) is not A's to delete or change
+DELETE FROM customers WHERE id = 2;
+UPDATE customers SET name = 'taken' WHERE id = 2;
+SELECT tenant_id, id, customer_id FROM orders ORDER BY id;
+RESET ROLE;
+SELECT tenant_isolation.logout();
+SELECT tenant_id, id, name FROM customers ORDER BY id;
+SELECT tenant_id, id, customer_id FROM orders ORDER BY id;
+SELECT tenant_isolation.assume_tenant('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'regress writes');
+SET ROLE regress_app;
 
 -- COPY FROM: A's rows go in; a row of B or with a NULL tenant fails the
 -- whole COPY

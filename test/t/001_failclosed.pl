@@ -15,18 +15,17 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TenantIsolation;
 
 my $tenant_a = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
 my $tenant_b = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
 
-my $node = PostgreSQL::Test::Cluster->new('failclosed');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'tenant_isolation'");
-$node->start;
+my $node = TenantIsolation::new_node('failclosed');
 
 $node->safe_psql(
 	'postgres', qq{
@@ -47,6 +46,16 @@ SELECT tenant_isolation.create_tenant('tenant a', id => '$tenant_a');
 SELECT tenant_isolation.create_tenant('tenant b', id => '$tenant_b');
 SELECT tenant_isolation.protect_table('docs');
 GRANT SELECT, INSERT, UPDATE, DELETE ON docs TO regress_app;
+CREATE ROLE regress_owner;
+CREATE VIEW docs_view AS SELECT id, body FROM docs;
+CREATE VIEW docs_owner_view AS SELECT id, body FROM docs;
+GRANT SELECT ON docs TO regress_owner;
+ALTER VIEW docs_owner_view OWNER TO regress_owner;
+GRANT SELECT ON docs_view, docs_owner_view TO regress_app;
+CREATE FUNCTION definer_bodies() RETURNS SETOF text LANGUAGE sql SECURITY DEFINER
+	AS 'SELECT body FROM docs';
+CREATE FUNCTION definer_bodies_plpgsql() RETURNS SETOF text LANGUAGE plpgsql SECURITY DEFINER
+	AS \$\$ BEGIN RETURN QUERY SELECT body FROM docs; END \$\$;
 });
 
 # Run SQL as regress_app; returns (exit code, stdout, stderr).
@@ -54,18 +63,41 @@ sub as_app
 {
 	my ($db, $sql) = @_;
 	my ($ret, $stdout, $stderr) =
-	  $node->psql($db, $sql, extra_params => [ '-U', 'regress_app' ]);
+	  $node->psql($db, "\\set VERBOSITY verbose\n$sql",
+		extra_params => [ '-U', 'regress_app' ]);
 	return ($ret, $stdout, $stderr);
 }
 
 my ($ret, $stdout, $stderr);
 
 # --- preloaded: no context, no rows
-($ret, $stdout, $stderr) = as_app('postgres', 'SELECT count(*) FROM docs');
-isnt($ret, 0, 'preloaded: regress_app without a context cannot read');
-like($stderr, qr/no tenant context for table "docs"/,
-	'preloaded: the error names the missing tenant context');
-unlike($stdout, qr/B-SECRET/, 'preloaded: nothing of tenant B is shown');
+# Every read path that would print B's bodies: the table, a superuser's
+# view, another owner's view, a superuser's SECURITY DEFINER functions.  Each
+# must fail with 42501 and print nothing at all (not just no B-SECRET).
+my @reads = (
+	'SELECT body FROM docs',
+	'SELECT body FROM docs_view',
+	'SELECT body FROM docs_owner_view',
+	'SELECT * FROM definer_bodies()',
+	'SELECT * FROM definer_bodies_plpgsql()',
+	'COPY docs TO STDOUT');
+foreach my $q (@reads)
+{
+	($ret, $stdout, $stderr) = as_app('postgres', $q);
+	isnt($ret, 0, "preloaded: no context: $q fails");
+	like($stderr, qr/ERROR:  42501: no tenant context for table "docs"/,
+		"preloaded: no context: $q fails with 42501 naming the context");
+	is($stdout, '', "preloaded: no context: $q prints no row");
+}
+foreach my $q (
+	"INSERT INTO docs VALUES ('$tenant_b', 3, 'forged')",
+	"UPDATE docs SET body = 'forged'",
+	"DELETE FROM docs")
+{
+	($ret, $stdout, $stderr) = as_app('postgres', $q);
+	like($stderr, qr/ERROR:  42501: no tenant context for table "docs"/,
+		"preloaded: no context: $q fails with 42501 naming the context");
+}
 
 ($ret, $stdout, $stderr) = as_app('postgres',
 	"SELECT tenant_isolation.assume_tenant('$tenant_a', 'not allowed')");
@@ -82,6 +114,31 @@ is($node->safe_psql('postgres', 'SHOW shared_preload_libraries'),
 ($ret, $stdout, $stderr) = as_app('postgres', 'SELECT count(*) FROM docs');
 is($ret, 0, 'not preloaded: SELECT by regress_app runs');
 is($stdout, '0', 'not preloaded: regress_app sees no row (deny-all policy)');
+foreach my $q ('SELECT body FROM docs', 'SELECT body FROM docs_owner_view')
+{
+	($ret, $stdout, $stderr) = as_app('postgres', $q);
+	is($ret, 0, "not preloaded: $q runs");
+	unlike("$stdout$stderr", qr/B-SECRET|a-one/,
+		"not preloaded: $q shows no row");
+}
+# KNOWN LEAK (issue 18 finding): a superuser's view or SECURITY DEFINER
+# function reads the table with the superuser's rights, and superusers
+# bypass row level security, so the deny-all fallback does not apply: an
+# ordinary role reads every tenant's rows through them while the library is
+# not preloaded.  Kept as TODO tests so the leak stays visible until fixed.
+TODO:
+{
+	local $TODO = 'fallback: superuser-owned views/definer functions bypass RLS';
+	foreach my $q (
+		'SELECT body FROM docs_view',
+		'SELECT * FROM definer_bodies()',
+		'SELECT * FROM definer_bodies_plpgsql()')
+	{
+		($ret, $stdout, $stderr) = as_app('postgres', $q);
+		unlike("$stdout$stderr", qr/B-SECRET|a-one/,
+			"not preloaded: $q shows no row");
+	}
+}
 
 ($ret, $stdout, $stderr) = as_app('postgres', 'COPY docs TO STDOUT');
 is($ret, 0, 'not preloaded: COPY TO by regress_app runs');
@@ -102,6 +159,16 @@ isnt(
 ($ret, $stdout, $stderr) = as_app('postgres',
 	"INSERT INTO docs VALUES ('$tenant_b', 3, 'forged')");
 isnt($ret, 0, 'not preloaded: INSERT by regress_app is refused');
+# the guard trigger's C function is loaded on demand even when not preloaded
+like($stderr, qr/ERROR:  42501: no tenant context for table "docs"/,
+	'not preloaded: the INSERT is refused by the guard trigger (42501)');
+($ret, $stdout, $stderr) = as_app('postgres',
+	"UPDATE docs SET body = 'forged' RETURNING body");
+is($stdout, '', 'not preloaded: UPDATE by regress_app touches no row');
+is($node->safe_psql('postgres',
+		"SELECT string_agg(body, ',' ORDER BY tenant_id, id) FROM docs"),
+	'a-one,a-two,B-SECRET one,B-SECRET two',
+	'not preloaded: no row was changed or added');
 
 # Superusers bypass row level security, FORCE included: the fallback cannot
 # hide rows from them.  Without the library there is no tenant context, and

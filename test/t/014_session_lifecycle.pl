@@ -25,40 +25,24 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib $FindBin::RealBin;
+use TenantIsolation;
 
-my $top = File::Spec->rel2abs("$FindBin::RealBin/../..");
-my $mint = "$top/test/scripts/mint_jwt.sh";
 
-my $node = PostgreSQL::Test::Cluster->new('lifecycle');
-$node->init;
-$node->append_conf('postgresql.conf',
+my $node = TenantIsolation::new_node('lifecycle',
 	"shared_preload_libraries = 'tenant_isolation, pg_stat_statements'\n"
 	  . "pg_stat_statements.track_utility = on\n"
 	  . "pg_stat_statements.track = all\n"
 	  . "log_min_error_statement = error\n"
 	  . "log_statement = none\n");	# log_statement = all logs any token (documented)
-$node->start;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
-my $secret = join('', map { sprintf('%02x', int(rand(256))) } 1 .. 16);
-my $keyfile = "$tmp/hs256.key";
-open(my $kf, '>', $keyfile) or die "$keyfile: $!";
-print $kf $secret;
-close($kf);
+my ($secret, $keyfile) = TenantIsolation::hs256_key();
 
 my $ta = '14a00000-0000-4000-8000-00000000000a';
 my $tb = '14b00000-0000-4000-8000-00000000000b';
 
-sub mint
-{
-	my ($claims) = @_;
-	my ($out, $err);
-	IPC::Run::run([ 'sh', $mint, 'HS256', $keyfile, $claims ],
-		'>', \$out, '2>', \$err)
-	  or die "mint_jwt.sh failed: $err";
-	chomp $out;
-	return $out;
-}
+sub mint { return TenantIsolation::mint($keyfile, $_[0]); }
 my $tok_a = mint(qq({"tenant_id":"$ta","sub":"a-user","exp":NOW+3600}));
 my $tok_b = mint(qq({"tenant_id":"$tb","sub":"B-SECRET-user","exp":NOW+3600}));
 

@@ -130,6 +130,10 @@ my $kept = $node->safe_psql('postgres',
 	"SELECT row_count FROM tenant_isolation.tenant_limits WHERE tenant_id = '$tenant'");
 is($kept, $actual, "the kept row count equals count(*) ($actual)");
 cmp_ok($actual, '<=', 300, 'the quota was never exceeded');
+# ... and was reached: without refusals "never exceeded" would prove nothing
+my $limited = $node->safe_psql('postgres',
+	"SELECT limited FROM tenant_isolation.tenant_stats WHERE tenant_id = '$tenant'");
+cmp_ok($limited, '>', 0, "the quota was reached: $limited inserts were refused");
 is( $node->safe_psql(
 		'postgres',
 		"SELECT tenant_isolation.resync_tenant_rows('$tenant')"),

@@ -49,8 +49,17 @@ if (!$pgbouncer)
 		}
 	}
 }
-plan skip_all => 'pgbouncer not found (apt-get install pgbouncer)'
-  unless $pgbouncer && -x $pgbouncer;
+if (!($pgbouncer && -x $pgbouncer))
+{
+	# In CI (CI=true) a missing pgbouncer is a failure, not a silent skip.
+	if ($ENV{CI} && $ENV{CI} ne 'false')
+	{
+		plan tests => 1;
+		fail('pgbouncer not found but CI is set: install it (apt-get install pgbouncer) or set PGBOUNCER');
+		exit 1;
+	}
+	plan skip_all => 'pgbouncer not found (apt-get install pgbouncer)';
+}
 
 my $n_tenants = 12;			# concurrent clients with a login, one tenant each
 my $n_forgetful = 3;		# concurrent clients that never log in
@@ -573,6 +582,40 @@ is($out, "$tenants[1]\n$rows_per_tenant\n$rows_per_tenant",
 	'reset pool: login_local works, scoped to its tenant');
 
 stop_pgbouncer($bpid);
+
+# 3c. The documented remedy for the pool of 3a: allow_session_login = off for
+#     the role behind the proxy.  Server connections made after the ALTER ROLE
+#     (a new PgBouncer, no reset query) refuse login() with 28000, so nothing
+#     is left for the next client; login_local still works.
+$node->safe_psql('app',
+	'ALTER ROLE regress_app SET tenant_isolation.allow_session_login = off');
+($bport, $bpid) = start_pgbouncer('no_session_login',
+	"server_reset_query = DISCARD ALL\nserver_reset_query_always = 0");
+($ret, $out, $err) = bouncer_psql($bport,
+	"SELECT tenant_isolation.login('$token{$tenants[0]}');\nSELECT 'pid ' || pg_backend_pid();");
+like($err, qr/ERROR:  28000: /,
+	'allow_session_login = off behind the pool: login() fails with 28000');
+unlike("$out$err", qr/\Q$token{$tenants[0]}\E/,
+	'allow_session_login = off: the refusal does not echo the token');
+unlike($out, qr/^\Q$tenants[0]\E$/m, 'allow_session_login = off: login() returned no tenant');
+($pid_a) = grep { s/^pid // } split /\n/, $out;
+($ret, $out, $err) = bouncer_psql($bport,
+	"SELECT pg_backend_pid() || ' ' || coalesce(tenant_isolation.current_tenant()::text, 'none');
+SELECT 'row ' || payload FROM items;");
+($pid_b, $ctx_b) = split / /, (split /\n/, $out)[0];
+is($pid_b, $pid_a, 'allow_session_login = off: client B runs on the server connection of A');
+is($ctx_b, 'none', 'allow_session_login = off: B has no context from A');
+unlike($out, qr/^row /m, 'allow_session_login = off: B reads no row');
+($ret, $out, $err) = bouncer_psql($bport,
+	"BEGIN;
+SELECT tenant_isolation.login_local('$token{$tenants[1]}');
+SELECT count(*) FROM items;
+COMMIT;");
+is($out, "$tenants[1]\n$rows_per_tenant",
+	'allow_session_login = off: login_local still works, scoped to its tenant');
+stop_pgbouncer($bpid);
+$node->safe_psql('app',
+	'ALTER ROLE regress_app RESET tenant_isolation.allow_session_login');
 
 $node->stop;
 done_testing();
