@@ -71,6 +71,7 @@ static Oid	ti_protected_catalog_oid = InvalidOid;
 static Oid	ti_tenant_catalog_oid = InvalidOid;
 static Oid	ti_tenant_pkey_oid = InvalidOid;
 static Oid	ti_dependency_oid = InvalidOid;
+static Oid	ti_runtime_tenant_oid = InvalidOid;
 
 PG_FUNCTION_INFO_V1(ti_invalidate_rel);
 PG_FUNCTION_INFO_V1(ti_tenant_dependency);
@@ -170,6 +171,9 @@ ti_extension_present(void)
 		ti_dependency_oid = LookupFuncName(list_make2(makeString(TI_SCHEMA),
 													  makeString("_tenant_dependency")),
 										   1, argtypes, true);
+		ti_runtime_tenant_oid = LookupFuncName(list_make2(makeString(TI_SCHEMA),
+														  makeString("_current_tenant_uuid")),
+											   0, NULL, true);
 	}
 	/* Not cached while CREATE EXTENSION is half way: tables come later. */
 	if (!OidIsValid(ti_protected_catalog_oid) ||
@@ -179,6 +183,8 @@ ti_extension_present(void)
 	/* without it (never in a released version) plans are reset wholesale */
 	if (OidIsValid(ti_dependency_oid))
 		ti_remember_dependency(ti_dependency_oid);
+	/* 1.0 has no run-time form: every plan then carries the constant */
+	ti_remember_runtime_tenant(ti_runtime_tenant_oid);
 	ti_ext_state = 1;
 	return true;
 }
@@ -476,6 +482,16 @@ Oid
 ti_dependency_func(void)
 {
 	return ti_extension_present() ? ti_dependency_oid : InvalidOid;
+}
+
+/*
+ * ti_runtime_tenant_func
+ *		OID of tenant_isolation._current_tenant_uuid(), or InvalidOid (1.0).
+ */
+Oid
+ti_runtime_tenant_func(void)
+{
+	return ti_extension_present() ? ti_runtime_tenant_oid : InvalidOid;
 }
 
 /*

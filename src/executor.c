@@ -155,6 +155,7 @@ ti_ExecutorStart(QueryDesc *queryDesc, int eflags)
 						 errhint("Call tenant_isolation.login() first.")));
 			}
 			ti_invalidate_tenant_plans();
+			ti_invalidate_runtime_plans();
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("cached plan was made in a tenant context that has ended"),
