@@ -69,8 +69,12 @@
  *	  ALL does.  Prepared statements survive: their plans are invalidated
  *	  (below) and re-planned under the new context.
  *
- * Plans carry the tenant as a Const, so a cached plan must never run under
- * another context than the one it was made in.  Every tenant-dependent plan
+ * Cached generic plans read the tenant at execution (_current_tenant_uuid,
+ * planner.c) and survive every switch between tenants; they are dropped
+ * only when the session is left without a context (logout, RESET), and
+ * executor.c refuses them without one.  Plans used once carry the tenant as
+ * a Const, so such a plan, if cached, must never run under another context
+ * than the one it was made in.  Every such plan
  * records a dependency on tenant_isolation._tenant_dependency, and
  * invalidating that one function's syscache entry locally invalidates
  * exactly those plans.  That happens when the session enters a tenant other

@@ -18,10 +18,28 @@
  * a function or operator that is not leakproof can never see a row of
  * another tenant, while leakproof clauses (the tenant qual itself, key
  * equalities) remain usable as index conditions and for partition pruning.
- * The tenant is a Const, so the planner sees the value (per-tenant
- * statistics, plan-time pruning); the plan records a dependency on
- * _tenant_dependency() so that context.c can invalidate it when the session
- * enters another tenant.
+ * Which plans read the tenant at execution.  A plan used once carries the
+ * tenant as a Const, so the planner sees the value (per-tenant statistics,
+ * plan-time pruning, proofs against partial indexes and CHECK constraints);
+ * it records a dependency on _tenant_dependency() so that context.c can
+ * invalidate it when the session enters another tenant.  A plan the plan
+ * cache keeps and reuses instead compares the column with the STABLE
+ * function _current_tenant_uuid(), evaluated once per scan as an index key
+ * and usable for run-time partition pruning, so a switch between tenants
+ * invalidates nothing.  "Used once" is decided in ti_planner: bound
+ * parameters (a custom plan), or a Query that is the very one parse
+ * analysis just produced (the simple protocol, one-shot SPI, EXPLAIN); the
+ * plan cache always plans a copy of its Query, so its generic plans take
+ * the run-time form.  Why a misclassification costs speed and never
+ * isolation: the run-time form is correct under every context, since the
+ * function reads the context of the executing statement (which cannot
+ * change while a statement that reads protected tables runs, context.c), and
+ * returns NULL, matching no row, without one; setrefs.c records the plan's
+ * dependency on the function, by which executor.c refuses such a plan
+ * without a context exactly like a Const plan.  A Const plan keeps its
+ * dependency and is invalidated as before.  The leak-safe marking below
+ * looks only at the user's clause and its constant, never at the tenant
+ * qual, so it holds for both forms.
  *
  * Children of an appendrel are handled where their quals come from: an
  * inheritance child of a protected parent receives the parent's quals by
@@ -52,7 +70,9 @@
  * The permissive row security policy hook opens the fail-closed fallback
  * (protect_table enables forced row level security with a deny-all policy)
  * while the library is loaded, and adds a WITH CHECK qual that holds new rows
- * to the tenant after every BEFORE trigger ran.
+ * to the tenant after every BEFORE trigger ran.  It reads the context at
+ * execution (_current_tenant_uuid()), so the rewritten query that the plan
+ * cache keeps stays valid across tenant switches and is never re-analysed.
  *
  * Copyright (c) 2026, tenant_isolation developers
  *
