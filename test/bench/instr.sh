@@ -20,6 +20,7 @@
 #   INSTR_DIR=/tmp/ti_bench.XXXXXX   the kept cluster (required)
 #   BENCH_OUT=test/bench/out         scripts of that run; results go to $BENCH_OUT/instr.csv
 #   PG_CONFIG, BENCH_PORT, BENCH_WORKLOADS, BENCH_VARIANTS as for run.sh
+#   INSTR_VARIANTS                    the full list instead (literal not added)
 #   INSTR_N1 / INSTR_N2               transactions of the short cells (40 / 240)
 #   INSTR_HEAVY_N1 / INSTR_HEAVY_N2   for agg_mid, agg_big, jsonb, like (2 / 12)
 #   INSTR_LABEL                       written into every line (e.g. the tree)
@@ -32,7 +33,7 @@ DIR=${INSTR_DIR:?set INSTR_DIR to the cluster kept by run.sh (BENCH_KEEP=1)}
 OUT=${BENCH_OUT:-$TOP/test/bench/out}
 PORT=${BENCH_PORT:-55432}
 WORKLOADS=${BENCH_WORKLOADS:-point last50 agg_mid agg_big jsonb like insert}
-VARIANTS="literal ${BENCH_VARIANTS:-literal_set rls_setting ext_login}"
+VARIANTS=${INSTR_VARIANTS:-"literal ${BENCH_VARIANTS:-literal_set rls_setting ext_login}"}
 N1=${INSTR_N1:-40}
 N2=${INSTR_N2:-240}
 HN1=${INSTR_HEAVY_N1:-2}
