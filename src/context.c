@@ -522,6 +522,18 @@ ti_remember_runtime_tenant(Oid funcid)
 }
 
 /*
+ * ti_is_plan_marker_hash
+ *		Is hashvalue the pg_proc hash by which tenant plans are invalidated?
+ *		(Other pg_proc callbacks ignore those calls: no function changed.)
+ */
+bool
+ti_is_plan_marker_hash(uint32 hashvalue)
+{
+	return (ti_dependency_hash != 0 && hashvalue == ti_dependency_hash) ||
+		(ti_runtime_hash != 0 && hashvalue == ti_runtime_hash);
+}
+
+/*
  * ti_invalidate_runtime_plans
  *		Invalidate the plans that read the tenant at execution.  Needed only
  *		when such a plan met a session without a context (executor.c): they

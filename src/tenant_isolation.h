@@ -91,6 +91,7 @@ extern void ti_remember_dependency(Oid funcid);
 extern void ti_remember_runtime_tenant(Oid funcid);
 extern void ti_invalidate_tenant_plans(void);
 extern void ti_invalidate_runtime_plans(void);
+extern bool ti_is_plan_marker_hash(uint32 hashvalue);
 extern void ti_note_unscoped_plan(void);
 extern bool ti_plan_depends_on_tenant(List *invalItems);
 
