@@ -47,6 +47,7 @@ as_user() { if [ "$(id -un)" = "$RUN_USER" ]; then "$@"; else runuser -u "$RUN_U
 
 command -v valgrind >/dev/null || { log "valgrind not installed"; exit 2; }
 as_user mkdir -p "$CG"
+[ -e "$DIR/data/postmaster.pid" ] && { log "a postmaster is running on $DIR/data: stop it first"; exit 2; }
 rm -f "$CG"/cg.*
 
 as_user valgrind --tool=callgrind --callgrind-out-file="$CG/cg.%p" \
@@ -56,7 +57,7 @@ as_user valgrind --tool=callgrind --callgrind-out-file="$CG/cg.%p" \
 	>"$DIR/instr.log" 2>&1 &
 PM=$!
 stop() {
-	kill -INT "$PM" 2>/dev/null || true
+	as_user "$PGBIN/pg_ctl" -D "$DIR/data" -m fast -w -t 120 stop >/dev/null 2>&1 || true
 	wait "$PM" 2>/dev/null || true
 }
 trap stop EXIT
