@@ -26,7 +26,7 @@ PGFILEDESC = "tenant_isolation - tenant scoping for shared tables"
 PG_CPPFLAGS = -I$(srcdir)/src
 SHLIB_LINK  = -lcrypto -lsodium
 
-REGRESS = init context reads writes utility largeobj cache parallel jwt tenants keys limits audit lint badinput leaks privilege lifecycle gaps
+REGRESS = init context reads writes utility largeobj cache parallel jwt tenants keys limits audit lint badinput leaks privilege lifecycle gaps plan_switch
 REGRESS_OPTS = --inputdir=test --temp-config=$(srcdir)/test/tenant_isolation.conf
 ISOLATION = context_switch tenant_move limits_sessions audit_concurrency conflict_lock
 ISOLATION_OPTS = --inputdir=test --outputdir=. --temp-config=$(srcdir)/test/tenant_isolation.conf

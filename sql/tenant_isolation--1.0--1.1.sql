@@ -467,3 +467,12 @@ $$;
 REVOKE ALL ON FUNCTION tenant_isolation._tenant_deleted() FROM PUBLIC;
 CREATE TRIGGER tenant_deleted AFTER DELETE ON tenant_isolation.tenant
 	FOR EACH ROW EXECUTE FUNCTION tenant_isolation._tenant_deleted();
+
+-- ==== issue 17: cached plans read the tenant at execution ====
+-- A generic (cached) plan compares the tenant column with this function
+-- instead of a constant, so entering another tenant needs no re-planning
+-- (src/planner.c).  It is current_tenant() under an internal name, so that
+-- the plans that carry it can be told from user queries calling
+-- current_tenant(): executor.c refuses them without a context.
+CREATE FUNCTION tenant_isolation._current_tenant_uuid() RETURNS uuid
+	AS 'MODULE_PATHNAME', 'ti_current_tenant' LANGUAGE C STABLE PARALLEL SAFE;

@@ -158,6 +158,7 @@ static Oid	ti_protected_catalog_oid = InvalidOid;
 static Oid	ti_tenant_catalog_oid = InvalidOid;
 static Oid	ti_tenant_pkey_oid = InvalidOid;
 static Oid	ti_dependency_oid = InvalidOid;
+static Oid	ti_runtime_tenant_oid = InvalidOid;
 
 PG_FUNCTION_INFO_V1(ti_invalidate_rel);
 PG_FUNCTION_INFO_V1(ti_tenant_dependency);
@@ -330,6 +331,7 @@ ti_extension_present(void)
 	Oid			tenant_oid;
 	Oid			pkey_oid;
 	Oid			dependency_oid;
+	Oid			runtime_oid;
 	Oid			argtypes[1] = {UUIDOID};
 
 	if (ti_ext_state != 0)
@@ -349,6 +351,9 @@ ti_extension_present(void)
 	protected_oid = get_relname_relid("protected_table", nsp);
 	tenant_oid = get_relname_relid("tenant", nsp);
 	pkey_oid = get_relname_relid("tenant_pkey", nsp);
+	runtime_oid = LookupFuncName(list_make2(makeString(TI_SCHEMA),
+											makeString("_current_tenant_uuid")),
+								 0, NULL, true);
 	/* Not cached while CREATE EXTENSION is half way: tables come later. */
 	if (!OidIsValid(protected_oid) || !OidIsValid(tenant_oid) ||
 		!OidIsValid(pkey_oid))
@@ -359,6 +364,8 @@ ti_extension_present(void)
 	/* without it (never in a released version) plans are reset wholesale */
 	if (OidIsValid(dependency_oid))
 		ti_remember_dependency(dependency_oid);
+	/* 1.0 has no run-time form: every plan then carries the constant */
+	ti_remember_runtime_tenant(runtime_oid);
 	nsp_hash = GetSysCacheHashValue1(NAMESPACEOID, ObjectIdGetDatum(nsp));
 
 	/* publish; a re-created extension has new tables: nothing cached holds */
@@ -374,6 +381,7 @@ ti_extension_present(void)
 	ti_tenant_catalog_oid = tenant_oid;
 	ti_tenant_pkey_oid = pkey_oid;
 	ti_dependency_oid = dependency_oid;
+	ti_runtime_tenant_oid = runtime_oid;
 	if (seq == ti_ext_seq)
 		ti_ext_state = 1;
 	return true;
@@ -768,6 +776,16 @@ Oid
 ti_dependency_func(void)
 {
 	return ti_extension_present() ? ti_dependency_oid : InvalidOid;
+}
+
+/*
+ * ti_runtime_tenant_func
+ *		OID of tenant_isolation._current_tenant_uuid(), or InvalidOid (1.0).
+ */
+Oid
+ti_runtime_tenant_func(void)
+{
+	return ti_extension_present() ? ti_runtime_tenant_oid : InvalidOid;
 }
 
 /*

@@ -69,8 +69,12 @@
  *	  ALL does.  Prepared statements survive: their plans are invalidated
  *	  (below) and re-planned under the new context.
  *
- * Plans carry the tenant as a Const, so a cached plan must never run under
- * another context than the one it was made in.  Every tenant-dependent plan
+ * Cached generic plans read the tenant at execution (_current_tenant_uuid,
+ * planner.c) and survive every switch between tenants; they are dropped
+ * only when the session is left without a context (logout, RESET), and
+ * executor.c refuses them without one.  Plans used once carry the tenant as
+ * a Const, so such a plan, if cached, must never run under another context
+ * than the one it was made in.  Every such plan
  * records a dependency on tenant_isolation._tenant_dependency, and
  * invalidating that one function's syscache entry locally invalidates
  * exactly those plans.  That happens when the session enters a tenant other
@@ -182,6 +186,10 @@ static bool ti_unscoped_plans = false;
 /* syscache hash of _tenant_dependency's pg_proc row; 0 while unknown */
 static Oid	ti_dependency_funcid = InvalidOid;
 static uint32 ti_dependency_hash = 0;
+
+/* syscache hash of _current_tenant_uuid's pg_proc row; 0 while unknown */
+static Oid	ti_runtime_funcid = InvalidOid;
+static uint32 ti_runtime_hash = 0;
 
 /*
  * Temporary objects of this session and their tags: relations, functions
@@ -497,6 +505,48 @@ ti_remember_dependency(Oid funcid)
 }
 
 /*
+ * ti_remember_runtime_tenant
+ *		catalog.c found _current_tenant_uuid (or not, InvalidOid): plans that
+ *		read the tenant at execution record a dependency on it (setrefs.c
+ *		records every non-built-in function a plan calls), which is how
+ *		executor.c recognises them.
+ */
+void
+ti_remember_runtime_tenant(Oid funcid)
+{
+	if (funcid == ti_runtime_funcid)
+		return;
+	ti_runtime_funcid = funcid;
+	ti_runtime_hash = OidIsValid(funcid) ?
+		GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(funcid)) : 0;
+}
+
+/*
+ * ti_is_plan_marker_hash
+ *		Is hashvalue the pg_proc hash by which tenant plans are invalidated?
+ *		(Other pg_proc callbacks ignore those calls: no function changed.)
+ */
+bool
+ti_is_plan_marker_hash(uint32 hashvalue)
+{
+	return (ti_dependency_hash != 0 && hashvalue == ti_dependency_hash) ||
+		(ti_runtime_hash != 0 && hashvalue == ti_runtime_hash);
+}
+
+/*
+ * ti_invalidate_runtime_plans
+ *		Invalidate the plans that read the tenant at execution.  Needed only
+ *		when such a plan met a session without a context (executor.c): they
+ *		stay valid across every switch between tenants.  Never fails.
+ */
+void
+ti_invalidate_runtime_plans(void)
+{
+	if (ti_runtime_hash != 0)
+		CallSyscacheCallbacks(PROCOID, ti_runtime_hash);
+}
+
+/*
  * ti_invalidate_tenant_plans
  *		Invalidate, in this backend only, every cached plan that depends on
  *		the tenant context.  The plan cache treats it like a change of the
@@ -526,20 +576,23 @@ ti_note_unscoped_plan(void)
 
 /*
  * ti_plan_depends_on_tenant
- *		Does a PlannedStmt's invalItems list record the tenant dependency?
+ *		Does a PlannedStmt's invalItems list record the tenant dependency,
+ *		either form (the tenant as a constant, or read at execution)?
  */
 bool
 ti_plan_depends_on_tenant(List *invalItems)
 {
 	ListCell   *lc;
 
-	if (ti_dependency_hash == 0)
+	if (ti_dependency_hash == 0 && ti_runtime_hash == 0)
 		return false;
 	foreach(lc, invalItems)
 	{
 		PlanInvalItem *item = (PlanInvalItem *) lfirst(lc);
 
-		if (item->cacheId == PROCOID && item->hashValue == ti_dependency_hash)
+		if (item->cacheId == PROCOID &&
+			((ti_dependency_hash != 0 && item->hashValue == ti_dependency_hash) ||
+			 (ti_runtime_hash != 0 && item->hashValue == ti_runtime_hash)))
 			return true;
 	}
 	return false;
@@ -1378,8 +1431,13 @@ ti_ctx_leave(bool local)
 	ti_ctx_schema_leave(local);
 	ti_set_guc("", "", local);
 	ti_ctx_notify(TI_CTX_LEAVE, NULL, local);
-	/* an explicit logout also drops the plans (superusers plan unscoped) */
+	/*
+	 * An explicit logout also drops the plans (superusers plan unscoped),
+	 * those that read the tenant at execution too: without a context they
+	 * would only be refused (executor.c), a new plan reports the table.
+	 */
 	ti_invalidate_tenant_plans();
+	ti_invalidate_runtime_plans();
 	ti_plans_for_has = false;
 }
 
@@ -1480,6 +1538,7 @@ ti_context_after_utility(void)
 	if (!ti_eff.has && ti_plans_for_has)
 	{
 		ti_invalidate_tenant_plans();
+		ti_invalidate_runtime_plans();
 		ti_plans_for_has = false;
 	}
 	ti_ctx_settle(true);

@@ -442,6 +442,15 @@ ti_denials_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 static void
 ti_ext_funcs_inval(Datum arg, int cacheid, uint32 hashvalue)
 {
+	/*
+	 * context.c invalidates tenant plans by calling the pg_proc callbacks
+	 * for _tenant_dependency or _current_tenant_uuid, on tenant switches:
+	 * pg_proc did not change, and a rebuild (a scan of pg_proc, about a
+	 * million instructions) on every switch would dominate a short
+	 * transaction (issue 17).
+	 */
+	if (cacheid == PROCOID && hashvalue != 0 && ti_is_plan_marker_hash(hashvalue))
+		return;
 	ti_ext_funcs_valid = false;
 }
 

@@ -4,11 +4,12 @@
  *	  Executor hooks: which running statements read protected tables.
  *
  * "A statement sees the context in force when it started, to its end": the
- * plan carries the tenant as a constant, and context.c refuses to change the
- * context while ti_protected_running is positive, that is while the executor
- * is running (or finishing) a plan whose range table holds a protected
- * relation.  A cursor counts only while it is being fetched from; between
- * fetches it is not running, and a context change closes it instead.
+ * plan carries the tenant as a constant or reads it once per scan, and
+ * context.c refuses to change the context while ti_protected_running is
+ * positive, that is while the executor is running (or finishing) a plan
+ * whose range table holds a protected relation.  A cursor counts only while
+ * it is being fetched from; between fetches it is not running, and a
+ * context change closes it instead.
  *
  * The counter is restored in PG_FINALLY on every path, errors included, as
  * auto_explain restores its nesting level.
@@ -156,6 +157,7 @@ ti_ExecutorStart(QueryDesc *queryDesc, int eflags)
 						 errhint("Call tenant_isolation.login() first.")));
 			}
 			ti_invalidate_tenant_plans();
+			ti_invalidate_runtime_plans();
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("cached plan was made in a tenant context that has ended"),

@@ -18,10 +18,28 @@
  * a function or operator that is not leakproof can never see a row of
  * another tenant, while leakproof clauses (the tenant qual itself, key
  * equalities) remain usable as index conditions and for partition pruning.
- * The tenant is a Const, so the planner sees the value (per-tenant
- * statistics, plan-time pruning); the plan records a dependency on
- * _tenant_dependency() so that context.c can invalidate it when the session
- * enters another tenant.
+ * Which plans read the tenant at execution.  A plan used once carries the
+ * tenant as a Const, so the planner sees the value (per-tenant statistics,
+ * plan-time pruning, proofs against partial indexes and CHECK constraints);
+ * it records a dependency on _tenant_dependency() so that context.c can
+ * invalidate it when the session enters another tenant.  A plan the plan
+ * cache keeps and reuses instead compares the column with the STABLE
+ * function _current_tenant_uuid(), evaluated once per scan as an index key
+ * and usable for run-time partition pruning, so a switch between tenants
+ * invalidates nothing.  "Used once" is decided in ti_planner: bound
+ * parameters (a custom plan), or a Query that is the very one parse
+ * analysis just produced (the simple protocol, one-shot SPI, EXPLAIN); the
+ * plan cache always plans a copy of its Query, so its generic plans take
+ * the run-time form.  Why a misclassification costs speed and never
+ * isolation: the run-time form is correct under every context, since the
+ * function reads the context of the executing statement (which cannot
+ * change while a statement that reads protected tables runs, context.c), and
+ * returns NULL, matching no row, without one; setrefs.c records the plan's
+ * dependency on the function, by which executor.c refuses such a plan
+ * without a context exactly like a Const plan.  A Const plan keeps its
+ * dependency and is invalidated as before.  The leak-safe marking below
+ * looks only at the user's clause and its constant, never at the tenant
+ * qual, so it holds for both forms.
  *
  * Children of an appendrel are handled where their quals come from: an
  * inheritance child of a protected parent receives the parent's quals by
@@ -52,7 +70,9 @@
  * The permissive row security policy hook opens the fail-closed fallback
  * (protect_table enables forced row level security with a deny-all policy)
  * while the library is loaded, and adds a WITH CHECK qual that holds new rows
- * to the tenant after every BEFORE trigger ran.
+ * to the tenant after every BEFORE trigger ran.  It reads the context at
+ * execution (_current_tenant_uuid()), so the rewritten query that the plan
+ * cache keeps stays valid across tenant switches and is never re-analysed.
  *
  * Copyright (c) 2026, tenant_isolation developers
  *
@@ -67,6 +87,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
+#include "commands/explain.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -78,6 +99,7 @@
 #include "optimizer/planmain.h"
 #include "optimizer/planner.h"
 #include "optimizer/restrictinfo.h"
+#include "parser/analyze.h"
 #include "parser/parse_func.h"
 #include "parser/parsetree.h"
 #include "rewrite/rowsecurity.h"
@@ -95,6 +117,16 @@ static get_relation_info_hook_type prev_get_relation_info_hook = NULL;
 static planner_hook_type prev_planner_hook = NULL;
 static row_security_policy_hook_type prev_rls_permissive_hook = NULL;
 static set_rel_pathlist_hook_type prev_set_rel_pathlist_hook = NULL;
+static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
+
+/*
+ * The Query that parse analysis produced last, until a planner() call takes
+ * it (see "Which plans read the tenant at execution" in the header).
+ */
+static Query *ti_fresh_query = NULL;
+
+/* Set for the running planner() call: the tenant qual reads the context at execution. */
+static bool ti_plan_runtime_tenant = false;
 
 static Oid	ti_uuid_eq_opr = InvalidOid;
 
@@ -111,6 +143,8 @@ static PlannedStmt *ti_planner(Query *parse, const char *query_string,
 static List *ti_rls_permissive(CmdType cmdtype, Relation relation);
 static void ti_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 								RangeTblEntry *rte);
+static void ti_post_parse_analyze(ParseState *pstate, Query *query,
+								  JumbleState *jstate);
 
 void
 ti_install_planner_hooks(void)
@@ -123,26 +157,60 @@ ti_install_planner_hooks(void)
 	row_security_policy_hook_permissive = ti_rls_permissive;
 	prev_set_rel_pathlist_hook = set_rel_pathlist_hook;
 	set_rel_pathlist_hook = ti_set_rel_pathlist;
+	prev_post_parse_analyze_hook = post_parse_analyze_hook;
+	post_parse_analyze_hook = ti_post_parse_analyze;
+}
+
+/*
+ * ti_post_parse_analyze
+ *		Remember the Query just analysed (for EXPLAIN, the explained one).
+ *
+ * Only compared by address with the Query handed to planner(); a stale
+ * address that happens to match a later Query only makes that plan carry
+ * the constant, which is correct in every case (header).
+ */
+static void
+ti_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+{
+	if (prev_post_parse_analyze_hook)
+		prev_post_parse_analyze_hook(pstate, query, jstate);
+	ti_fresh_query = query;
+	if (query->commandType == CMD_UTILITY && query->utilityStmt &&
+		IsA(query->utilityStmt, ExplainStmt) &&
+		IsA(((ExplainStmt *) query->utilityStmt)->query, Query))
+		ti_fresh_query = (Query *) ((ExplainStmt *) query->utilityStmt)->query;
 }
 
 /*
  * ti_make_tenant_qual
  *		"Var(varno, attno) = '<tenant>'::uuid", fully prepared (the planner's
- *		expression preprocessing has already run when we add it).
+ *		expression preprocessing has already run when we add it); with tenant
+ *		NULL, "Var(varno, attno) = tenant_isolation._current_tenant_uuid()",
+ *		the form that reads the context at execution.
  */
 static Expr *
 ti_make_tenant_qual(Index varno, AttrNumber attno, const pg_uuid_t *tenant)
 {
 	Var		   *var;
-	Const	   *con;
-	pg_uuid_t  *val;
+	Expr	   *con;
 	OpExpr	   *op;
 
 	var = makeVar(varno, attno, UUIDOID, -1, InvalidOid, 0);
-	val = (pg_uuid_t *) palloc(sizeof(pg_uuid_t));
-	*val = *tenant;
-	con = makeConst(UUIDOID, -1, InvalidOid, UUID_LEN, UUIDPGetDatum(val),
-					false, false);
+	if (tenant != NULL)
+	{
+		pg_uuid_t  *val = (pg_uuid_t *) palloc(sizeof(pg_uuid_t));
+
+		*val = *tenant;
+		con = (Expr *) makeConst(UUIDOID, -1, InvalidOid, UUID_LEN,
+								 UUIDPGetDatum(val), false, false);
+	}
+	else
+	{
+		Assert(OidIsValid(ti_runtime_tenant_func()));
+		con = (Expr *) makeFuncExpr(ti_runtime_tenant_func(), UUIDOID, NIL,
+									InvalidOid, InvalidOid,
+									COERCE_EXPLICIT_CALL);
+	}
 	/* pg_catalog.=(uuid, uuid), looked up once */
 	if (!OidIsValid(ti_uuid_eq_opr))
 		ti_uuid_eq_opr = OpernameGetOprid(list_make2(makeString("pg_catalog"),
@@ -257,11 +325,23 @@ ti_get_relation_info(PlannerInfo *root, Oid relid, bool inhparent,
 				 errhint("Call tenant_isolation.login() first.")));
 	}
 
-	qual = ti_make_tenant_qual(rel->relid, info->tenant_attno, &tenant);
+	if (ti_plan_runtime_tenant && OidIsValid(ti_runtime_tenant_func()))
+	{
+		/*
+		 * A plan that may be cached and reused (see the header): the tenant
+		 * is read at execution.  setrefs.c records the plan's dependency on
+		 * _current_tenant_uuid, which executor.c looks for.
+		 */
+		qual = ti_make_tenant_qual(rel->relid, info->tenant_attno, NULL);
+	}
+	else
+	{
+		qual = ti_make_tenant_qual(rel->relid, info->tenant_attno, &tenant);
+		/* the plan is only valid in this tenant's context (context.c) */
+		if (OidIsValid(ti_dependency_func()))
+			record_plan_function_dependency(root, ti_dependency_func());
+	}
 	rte->securityQuals = lcons(list_make1(qual), rte->securityQuals);
-	/* the plan is only valid in this tenant's context (context.c) */
-	if (OidIsValid(ti_dependency_func()))
-		record_plan_function_dependency(root, ti_dependency_func());
 	root->qual_security_level = Max(root->qual_security_level,
 									list_length(rte->securityQuals));
 	if (parent != NULL)
@@ -371,8 +451,17 @@ ti_planner(Query *parse, const char *query_string, int cursorOptions,
 {
 	PlannedStmt *result;
 	bool		save = ti_plan_role_dependent;
+	bool		save_runtime = ti_plan_runtime_tenant;
 
 	ti_plan_role_dependent = false;
+
+	/*
+	 * Used once: a custom plan (bound parameters), or a Query that comes
+	 * straight from parse analysis (the simple protocol, one-shot SPI,
+	 * EXPLAIN).  The plan cache always plans a copy of its Query.
+	 */
+	ti_plan_runtime_tenant = (boundParams == NULL && parse != ti_fresh_query);
+	ti_fresh_query = NULL;
 	ti_planner_depth++;
 	PG_TRY();
 	{
@@ -394,6 +483,7 @@ ti_planner(Query *parse, const char *query_string, int cursorOptions,
 	PG_FINALLY();
 	{
 		ti_plan_role_dependent = save;
+		ti_plan_runtime_tenant = save_runtime;
 		ti_planner_depth--;
 	}
 	PG_END_TRY();
@@ -432,7 +522,18 @@ ti_rls_permissive(CmdType cmdtype, Relation relation)
 									TYPALIGN_INT);
 	policy->permissive = true;
 	policy->qual = (Expr *) makeBoolConst(true, false);
-	if (ti_context_get(&tenant) && OidIsValid(ti_dependency_func()))
+	if (ti_context_get(NULL) && OidIsValid(ti_runtime_tenant_func()))
+	{
+		/*
+		 * Read the context when the row is checked: the rewritten query
+		 * (kept by the plan cache) is then valid in every tenant's context;
+		 * without a context the function returns NULL, which fails the check
+		 * like the constant false below (and executor.c refuses the plan).
+		 */
+		policy->with_check_qual = ti_make_tenant_qual(1, info->tenant_attno,
+													  NULL);
+	}
+	else if (ti_context_get(&tenant) && OidIsValid(ti_dependency_func()))
 	{
 		OpExpr	   *check = (OpExpr *) ti_make_tenant_qual(1, info->tenant_attno,
 														   &tenant);

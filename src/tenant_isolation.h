@@ -88,7 +88,10 @@ extern bool ti_ctx_token_in_statement_text(const char *token, size_t len);
 
 extern bool ti_is_admin(Oid roleid);
 extern void ti_remember_dependency(Oid funcid);
+extern void ti_remember_runtime_tenant(Oid funcid);
 extern void ti_invalidate_tenant_plans(void);
+extern void ti_invalidate_runtime_plans(void);
+extern bool ti_is_plan_marker_hash(uint32 hashvalue);
 extern void ti_note_unscoped_plan(void);
 extern bool ti_plan_depends_on_tenant(List *invalItems);
 
@@ -131,6 +134,7 @@ extern TiRelInfo *ti_lookup_rel(Oid relid);
 extern bool ti_tenant_status(const pg_uuid_t *tenant, bool *active);
 extern Oid	ti_admin_role_oid(void);
 extern Oid	ti_dependency_func(void);
+extern Oid	ti_runtime_tenant_func(void);
 
 /* planner.c */
 extern void ti_install_planner_hooks(void);
