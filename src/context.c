@@ -1661,12 +1661,16 @@ ti_context_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 Datum
 ti_current_tenant(PG_FUNCTION_ARGS)
 {
-	pg_uuid_t  *result;
+	pg_uuid_t  *result = (pg_uuid_t *) palloc(sizeof(pg_uuid_t));
 
-	if (!ti_eff.has)
+	/*
+	 * The effective context, as the planner sees it: on a Citus worker that
+	 * is the coordinator's asserted context (citus.c).  This function is
+	 * also _current_tenant_uuid(), which cached plans compare the tenant
+	 * column with at execution.
+	 */
+	if (!ti_context_get(result))
 		PG_RETURN_NULL();
-	result = (pg_uuid_t *) palloc(sizeof(pg_uuid_t));
-	*result = ti_eff.tenant;
 	PG_RETURN_UUID_P(result);
 }
 
