@@ -29,7 +29,9 @@ run_suite() {
 	ti_as_user "cd '$work' && make -s $target" >"$log" 2>&1 || rc=$?
 	cat "$log"
 	p=$(grep -cE '\.\.\. ok|^ok [0-9]| \.\. ok$' "$log" || true)
-	f=$(grep -cE '\.\.\. FAILED|^not ok [0-9]|^Dubious' "$log" || true)
+	# a TAP "not ok ... # TODO" is a known, documented failure that prove
+	# itself does not count (001_failclosed.pl's fallback limit)
+	f=$(grep -E '\.\.\. FAILED|^not ok [0-9]|^Dubious' "$log" | grep -cv '# TODO' || true)
 	if [ "$rc" != 0 ]; then
 		status=1
 		# a suite that failed without a counted failure still counts once
