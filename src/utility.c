@@ -721,6 +721,9 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					break;
 				if (!ti_context_get(NULL) && !ti_unscoped_allowed())
 					ti_deny_no_context(stmt->relation, stmt->is_from ? "copy from" : "copy to");
+				/* Citus' COPY FROM sends rows to the workers (citus.c) */
+				if (stmt->is_from)
+					ti_citus_copy_from_context(RangeVarGetRelid(stmt->relation, NoLock, false));
 				if (!stmt->is_from && ti_context_get(NULL))
 				{
 					PlannedStmt *newpstmt = copyObject(pstmt);
