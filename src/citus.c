@@ -21,7 +21,8 @@
  *	  (a worker): protect_table() creates that policy, the guard trigger and
  *	  forced row level security on the shell, and Citus propagates all three
  *	  to every shard and shell (also when the table is distributed after
- *	  protect_table, since the shards are created from the table's DDL).
+ *	  protect_table, and to the shards a tenant isolation, split or shard
+ *	  move creates, since Citus creates shards from the table's DDL).
  *	  The tenant column on a worker is the distribution column, which
  *	  row-based sharding by tenant makes the tenant column.  So a worker
  *	  scopes a shard exactly like a local protected table: the qual as a

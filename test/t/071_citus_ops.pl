@@ -290,9 +290,10 @@ sub shard_protected
 		),
 		't|1|1',
 		"$what: shard $name on its worker has forced row security, the fallback policy and the guard trigger");
-	my ($ret, $out, $err) = as_app($node, "SELECT * FROM $name;");
-	like($err, qr/ERROR:.*no tenant context/,
-		"$what: app reading shard $name on its worker without a context is refused");
+	my ($ret, $out, $err) = $node->psql('postgres', "SELECT * FROM $name;",
+		extra_params => [ '-U', 'app', '-v', 'VERBOSITY=verbose' ]);
+	like($err, qr/ERROR:\s+42501: no tenant context/,
+		"$what: app reading shard $name on its worker without a context is refused (42501)");
 	unlike($out, qr/SECRET/, "$what: nothing of shard $name is shown");
 	($ret, $out, $err) = as_app($node,
 		"SET client_min_messages = error; SELECT * FROM $name WHERE tenant_id = '$tb';");
@@ -350,6 +351,10 @@ my ($ret, $out, $err) = as_app($coord,
 like($out, qr/^A:50$/m, 'after the moves A reads its 50 rows through the coordinator');
 unlike($out . $err, qr/SECRET/, 'and nothing of B, reads or writes aimed at B');
 is($coord->safe_psql('postgres', $b_sum_sql), $b_before, "B's rows are unchanged after the attacks");
+($ret, $out, $err) = as_app($coord,
+	"SELECT 'B:' || count(*) FROM docs;\nSELECT body FROM docs WHERE tenant_id = '$ta';", $tb);
+like($out, qr/^B:$b_rows_n$/m, "B reads its $b_rows_n rows from its moved shard");
+unlike($out . $err, qr/a-\d/, "and nothing of A");
 is($coord->safe_psql('postgres', $a_sum_sql), $a_before, "A's rows are unchanged by the moves");
 
 $rin .= "\\q\n";
