@@ -125,11 +125,13 @@
 #include <openssl/hmac.h>
 
 #include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/parallel.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_policy.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
@@ -699,6 +701,74 @@ ti_citus_schema_sharding_end(int nestlevel)
 {
 	if (nestlevel > 0)
 		AtEOXact_GUC(true, nestlevel);
+}
+
+/*
+ * ti_citus_tenant_schema_convert
+ *		Part 7 of the header, for migrate_tenant_schemas(): the tables its
+ *		DDL created (from SPI) in the distributed tenant schema nspid become
+ *		tenant schema tables, one shard each in the schema's colocation
+ *		group, as a top-level CREATE TABLE would have made them.  Citus'
+ *		own functions decide and convert (ShouldCreateTenantSchemaTable,
+ *		CreateTenantSchemaTable); partitions go with their parent.  The
+ *		caller runs this as the tenant's role, the tables' owner (Citus
+ *		requires the owner), so Citus reaches the workers as that role.
+ *		Without those functions the tables stay local, with a warning.
+ */
+void
+ti_citus_tenant_schema_convert(Oid nspid)
+{
+	static bool looked_up = false;
+	static citus_bool_oid should_convert = NULL;
+	static void (*convert) (Oid) = NULL;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *rels = NIL;
+	ListCell   *lc;
+
+	if (!ti_citus_active())
+		return;
+	if (!looked_up)
+	{
+		looked_up = true;
+		should_convert = (citus_bool_oid) dlsym(RTLD_DEFAULT, "ShouldCreateTenantSchemaTable");
+		convert = (void (*) (Oid)) dlsym(RTLD_DEFAULT, "CreateTenantSchemaTable");
+	}
+
+	rel = table_open(RelationRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_class_relnamespace, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(nspid));
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_class form = (Form_pg_class) GETSTRUCT(tup);
+
+		if ((form->relkind == RELKIND_RELATION ||
+			 form->relkind == RELKIND_PARTITIONED_TABLE) &&
+			!form->relispartition && !citus.is_citus_table(form->oid))
+			rels = lappend_oid(rels, form->oid);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	foreach(lc, rels)
+	{
+		Oid			relid = lfirst_oid(lc);
+
+		if (should_convert == NULL || convert == NULL)
+		{
+			ereport(WARNING,
+					(errmsg("table %s stays a local table in a distributed schema",
+							get_rel_name(relid)),
+					 errdetail("This version of Citus has no function to convert it.")));
+			continue;
+		}
+		if (should_convert(relid))
+			convert(relid);
+	}
+	list_free(rels);
 }
 
 /*

@@ -1451,6 +1451,14 @@ ti_run_migration(const char *ddl, const pg_uuid_t *id, const char *sch,
 
 		if (rc < 0)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+
+		/*
+		 * On Citus the new tables of a distributed tenant schema go with it
+		 * (citus.c): as the tenant's role, their owner, in its context,
+		 * never as a superuser, since their index expressions and defaults
+		 * may call functions of the tenant's schema.
+		 */
+		ti_citus_tenant_schema_convert(get_namespace_oid(sch, false));
 	}
 	PG_CATCH();
 	{

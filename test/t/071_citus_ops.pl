@@ -539,8 +539,8 @@ for my $q (
 is($coord->safe_psql('postgres', $b_sum_sql), $b_before, "B's rows are unchanged at the end");
 
 # migrate_tenant_schemas on Citus: its CREATE TABLE runs from SPI, which
-# Citus does not convert, so a new table of a distributed tenant schema stays
-# a local table on the coordinator (isolation still by privileges: checked).
+# Citus does not convert; the extension converts the new tables of a
+# distributed tenant schema afterwards, so they live with the schema.
 ($ret, $out, $err) = $coord->psql('postgres',
 	"SELECT count(*) FROM tenant_isolation.migrate_tenant_schemas('CREATE TABLE more (id int, secret text)') WHERE status = 'migrated'");
 is($out, '2', 'migrate_tenant_schemas creates a table in both distributed tenant schemas') or diag($err);
@@ -549,13 +549,12 @@ $coord->safe_psql('postgres', "INSERT INTO $sch_b.more VALUES (1, 'SB-SECRET mor
 like($out, qr/^own:0$/m, "A's session reads its own new table");
 like($err, qr/permission denied for schema/, "and is refused B's new table");
 unlike($out, qr/SB-SECRET/, 'nothing of it reaches A');
-TODO:
-{
-	local $TODO = 'a table created by migrate_tenant_schemas stays local on the coordinator (docs/scaling.md)';
-	is( $coord->safe_psql('postgres',
-			"SELECT string_agg(citus_table_type, ',') FROM citus_tables WHERE table_name::text = '$sch_b.more'"),
-		'schema', "the new table of B's distributed schema is a tenant schema table");
-}
+is( $coord->safe_psql('postgres',
+		"SELECT string_agg(citus_table_type, ',') FROM citus_tables WHERE table_name::text = '$sch_b.more'"),
+	'schema', "the new table of B's distributed schema is a tenant schema table");
+is( $coord->safe_psql('postgres',
+		"SELECT count(DISTINCT nodeport) FROM citus_shards WHERE table_name::text LIKE '$sch_b.%'"),
+	'1', "B's schema tables, old and new, are on one node");
 
 # drop_tenant of a schema-tier tenant: Citus drops the schema and the role
 # on every node.
