@@ -105,9 +105,14 @@
  *	  off and then calls citus_schema_distribute() on it
  *	  (ti_citus_schema_sharding_begin/end): Citus moves every table of the
  *	  schema into one colocation group, one shard each, on one node.
- *	  Isolation between schema-tier tenants is unchanged: PostgreSQL
- *	  privileges, checked on the coordinator for the tenant's role (which
- *	  Citus propagates to the workers with the schema's grants).
+ *	  migrate_tenant_schemas() runs its DDL from SPI as well: the tables it
+ *	  creates are converted the same way afterwards, as the tenant's role
+ *	  (ti_citus_tenant_schema_convert).  Isolation between schema-tier
+ *	  tenants is unchanged: PostgreSQL privileges, checked on the
+ *	  coordinator for the tenant's role and on the workers, where Citus
+ *	  propagates the role and the schema's grants (and connects as that
+ *	  role, which must therefore be allowed to log in there:
+ *	  docs/scaling.md).
  *
  * Copyright (c) 2026, tenant_isolation developers
  *
