@@ -12,11 +12,15 @@
 #      rows are unchanged (count and checksum); every new shard is protected
 #      on its worker (closed without a context);
 #   2. COPY through the coordinator: COPY FROM by A (without the tenant
-#      column; claiming B's tenant is refused, 42501), COPY TO of the table
-#      and of a query: nothing of B;
+#      column; claiming B's tenant is refused, 42501; a trigger that fires
+#      after the shard's guard is refused), COPY TO of the table and of a
+#      query: nothing of B;
 #   3. the schema tier on Citus schema-based sharding: a schema-tier
-#      tenant's schema is a distributed schema (its tables on one node), and
-#      A's session cannot read B's schema through the coordinator;
+#      tenant's schema is a distributed schema (its tables on one node, also
+#      those migrate_tenant_schemas creates), A's session cannot read B's
+#      schema through the coordinator nor A's role on the worker; the
+#      tenant roles must be allowed to log in on the workers (Citus
+#      connects as them); drop_tenant removes schema and role everywhere;
 #   4. mark_global tables as reference tables, marked before or after
 #      create_reference_table; a join of a protected table with them is a
 #      router query for one tenant.
@@ -387,7 +391,6 @@ my $a_mid = $coord->safe_psql('postgres', $a_sum_sql);
 	$ta);
 like($err, qr/ERROR:.*(tenant|row-level security)/,
 	"A's COPY FROM with a row claiming B's tenant is refused");
-$coord->safe_psql('postgres', 'SELECT 1');
 ($ret, $out, $err) = $coord->psql('postgres', "COPY docs (tenant_id, id, body) FROM STDIN;\n$tb\t200002\tB-forged\n\\.\n",
 	extra_params => [ '-U', 'app', '-v', 'VERBOSITY=verbose' ]);
 like($err, qr/ERROR:\s+42501/, 'COPY FROM without a context is refused, 42501');
