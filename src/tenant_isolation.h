@@ -208,6 +208,10 @@ extern bool ti_citus_internal_ddl(Node *parsetree, int *nestlevel);
 extern void ti_citus_internal_ddl_done(int nestlevel);
 struct Query;
 extern void ti_citus_fill_tenant_column(struct Query *parse);
+extern void ti_citus_copy_from_context(Oid relid);
+extern bool ti_citus_schema_sharding_begin(int *nestlevel);
+extern void ti_citus_schema_sharding_end(int nestlevel);
+extern void ti_citus_tenant_schema_convert(Oid nspid);
 
 /* helpers */
 extern char *ti_uuid_to_cstring(const pg_uuid_t *u);
