@@ -198,6 +198,14 @@ static bool ti_plans_for_has = false;
 static pg_uuid_t ti_plans_for;
 static bool ti_unscoped_plans = false;
 
+/*
+ * May the plan cache hold a plan or a rewritten query that carries the
+ * tenant as a constant (ti_note_const_plan)?  Only then does entering
+ * another tenant have anything to invalidate.  Starts true: nothing is
+ * known yet.
+ */
+static bool ti_const_plans = true;
+
 /* syscache hash of _tenant_dependency's pg_proc row; 0 while unknown */
 static Oid	ti_dependency_funcid = InvalidOid;
 static uint32 ti_dependency_hash = 0;
@@ -516,7 +524,15 @@ ti_set_effective(const TiTag *tag)
 		/* unscoped plans record no dependency: only a full reset finds them */
 		if (ti_unscoped_plans)
 			ResetPlanCache();
-		ti_invalidate_tenant_plans();
+		/*
+		 * Plans that read the tenant at execution stay valid; only those
+		 * with the constant must go, and only if one may have been cached
+		 * since the last invalidation (a pass over every cached plan
+		 * otherwise, on every switch of a pooled session).
+		 */
+		if (ti_const_plans)
+			ti_invalidate_tenant_plans();
+		ti_const_plans = false;
 		ti_plans_for = tag->tenant;
 		ti_plans_for_has = true;
 		ti_unscoped_plans = false;
@@ -606,6 +622,26 @@ void
 ti_note_unscoped_plan(void)
 {
 	ti_unscoped_plans = true;
+}
+
+/*
+ * ti_note_const_plan
+ *		The planner made a plan that may be cached with the tenant as a
+ *		constant (a generic plan, planner.c), or the rewriter wrapped the
+ *		constant in _tenant_dependency for a query the plan cache may keep:
+ *		the next switch to another tenant must invalidate.  Plans made with
+ *		bound parameters (custom plans) are not reported: plancache.c keeps
+ *		only the generic plan of a statement, built without them, and a
+ *		custom plan lives only in the portal running it, which a switch
+ *		closes (or refuses to switch under, ti_check_change_allowed).  A
+ *		one-shot plan (simple protocol) is reported too; it is not cached,
+ *		and in a session that prepares nothing the invalidation it causes
+ *		walks an empty plan cache.
+ */
+void
+ti_note_const_plan(void)
+{
+	ti_const_plans = true;
 }
 
 /*
