@@ -960,7 +960,7 @@ ti_jwt_verify_full(const char *token, size_t len, TiJwtVerified *out)
  * hashes: a collision, even one an attacker made on purpose, costs at most
  * a longer bucket chain (the table holds TI_JWT_CACHE_SIZE entries), never
  * a login with another token's tenant or claims.  The comparison takes the
- * same time whatever bytes differ (CRYPTO_memcmp), so its timing cannot
+ * same time whatever bytes differ (ti_jwt_cache_match), so its timing cannot
  * tell a caller how much of a cached token it has guessed.  (Until 1.1 the
  * key was SHA-256 of the token: 8,000 instructions per login for a property
  * the exact comparison gives without it.)
@@ -978,10 +978,34 @@ ti_jwt_cache_match(const void *key1, const void *key2, Size keysize)
 {
 	const TiJwtTokenKey *a = (const TiJwtTokenKey *) key1;
 	const TiJwtTokenKey *b = (const TiJwtTokenKey *) key2;
+	const char *x = a->token;
+	const char *y = b->token;
+	size_t		n = a->len;
+	uint64		diff = 0;
 
-	if (a->len != b->len)
+	if (n != b->len)
 		return 1;
-	return CRYPTO_memcmp(a->token, b->token, a->len) != 0;
+
+	/*
+	 * Constant time in the bytes, like CRYPTO_memcmp, but a word at a time
+	 * (CRYPTO_memcmp goes byte by byte: 1,300 instructions for a 200-byte
+	 * token): every word is loaded and folded in, nothing exits early.
+	 */
+	while (n >= sizeof(uint64))
+	{
+		uint64		wx,
+					wy;
+
+		memcpy(&wx, x, sizeof(uint64));
+		memcpy(&wy, y, sizeof(uint64));
+		diff |= wx ^ wy;
+		x += sizeof(uint64);
+		y += sizeof(uint64);
+		n -= sizeof(uint64);
+	}
+	while (n-- > 0)
+		diff |= (uint64) (unsigned char) (*x++ ^ *y++);
+	return diff != 0;
 }
 
 /* Discard the cache if it is stale, create it if missing. */
