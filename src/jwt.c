@@ -1020,6 +1020,16 @@ ti_jwt_tokens_prepare(void)
 												 ALLOCSET_DEFAULT_SIZES);
 	if (ti_jwt_tokens_stale)
 	{
+		/* the tokens are credentials: overwrite them before freeing */
+		if (ti_jwt_tokens != NULL)
+		{
+			HASH_SEQ_STATUS status;
+			TiJwtCacheEntry *e;
+
+			hash_seq_init(&status, ti_jwt_tokens);
+			while ((e = hash_seq_search(&status)) != NULL)
+				explicit_bzero((char *) e->key.token, e->key.len);
+		}
 		MemoryContextReset(ti_jwt_token_cxt);
 		ti_jwt_tokens = NULL;
 		ti_jwt_tokens_stale = false;
@@ -1048,6 +1058,7 @@ ti_jwt_cache_remove(TiJwtCacheEntry *e)
 	hash_search(ti_jwt_tokens, &key, HASH_REMOVE, NULL);
 	if (claims)
 		pfree(claims);
+	explicit_bzero((char *) key.token, key.len);
 	pfree((char *) key.token);
 }
 
@@ -1102,6 +1113,7 @@ ti_jwt_cache_store(const char *token, size_t len, const TiJwtVerified *v)
 	if (found)
 	{
 		/* the entry keeps its own copy of the token */
+		explicit_bzero((char *) key.token, len);
 		pfree((char *) key.token);
 		if (e->claims)
 			pfree(e->claims);
