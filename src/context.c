@@ -141,6 +141,17 @@ typedef struct TiTag
 /*
  * What the GUC machinery keeps next to every value of tenant_id.  Restored
  * with the value on rollback; malloc'd, as guc.c requires.
+ *
+ * The claims of the token that set the value live here too (since 1.1;
+ * before, a second variable, tenant_isolation.claims, was written with
+ * every login, which cost as much as the context itself).  Carried by the
+ * value, they are exactly as transactional as the context: a rollback
+ * brings back the previous value's claims with it, a value set by anything
+ * but a login (SET, assume_tenant, logout, RESET) has none, and a poisoned
+ * value shows none because only the effective context's claims are read.
+ * Parallel workers rebuild the extra from the value's text and get no
+ * claims; current_claims() is PARALLEL RESTRICTED, so only the leader
+ * reads them.
  */
 typedef struct TiContextExtra
 {
@@ -148,7 +159,10 @@ typedef struct TiContextExtra
 	pg_uuid_t	tenant;
 	uint64		epoch;			/* ti_poison_epoch when the value was set */
 	bool		schema;			/* this value entered a schema-tier tenant */
-	char		saved_search_path[FLEXIBLE_ARRAY_MEMBER];	/* search_path before it */
+	bool		has_claims;		/* set by a login: claims follow the path */
+	Size		claims_off;		/* offset of the claims in saved_search_path[] */
+	char		saved_search_path[FLEXIBLE_ARRAY_MEMBER];	/* search_path before it,
+															 * then the claims */
 } TiContextExtra;
 
 static char *ti_tenant_id_string = NULL;
@@ -164,6 +178,7 @@ static struct config_generic *ti_tenant_gconf = NULL;
 static bool ti_next_armed = false;
 static bool ti_next_schema = false;
 static const char *ti_next_saved_search_path = NULL;
+static const char *ti_next_claims = NULL;
 
 /* Bumped by every failed login; values set before it are not effective. */
 static uint64 ti_poison_epoch = 0;
@@ -182,6 +197,14 @@ static TiTag ti_obj;
 static bool ti_plans_for_has = false;
 static pg_uuid_t ti_plans_for;
 static bool ti_unscoped_plans = false;
+
+/*
+ * May the plan cache hold a plan or a rewritten query that carries the
+ * tenant as a constant (ti_note_const_plan)?  Only then does entering
+ * another tenant have anything to invalidate.  Starts true: nothing is
+ * known yet.
+ */
+static bool ti_const_plans = true;
 
 /* syscache hash of _tenant_dependency's pg_proc row; 0 while unknown */
 static Oid	ti_dependency_funcid = InvalidOid;
@@ -338,7 +361,9 @@ ti_define_context_gucs(void)
 	/*
 	 * The claims are shown only while the context they were verified for is
 	 * effective: after a failed login, a rollback or a SET of the context,
-	 * SHOW and current_setting() reveal nothing.
+	 * SHOW and current_setting() reveal nothing.  Since 1.1 the variable is
+	 * never written: the claims travel in the extra of tenant_id's value
+	 * (TiContextExtra) and the show hook reads them from there.
 	 */
 	DefineCustomStringVariable("tenant_isolation.claims",
 							   "Claims of the token that set the tenant context.",
@@ -412,6 +437,9 @@ ti_tenant_id_check(char **newval, void **extra, GucSource source)
 	bool		has = false;
 	bool		schema = false;
 	const char *sp = "";
+	const char *claims = NULL;
+	size_t		splen;
+	size_t		claimslen = 0;
 
 	if (*newval != NULL && (*newval)[0] != '\0')
 	{
@@ -443,8 +471,16 @@ ti_tenant_id_check(char **newval, void **extra, GucSource source)
 		sp = ti_next_saved_search_path;
 	}
 
+	/* only a value set by ti_set_guc for a login carries claims */
+	if (has && ti_next_armed && ti_next_claims != NULL)
+	{
+		claims = ti_next_claims;
+		claimslen = strlen(claims) + 1;
+	}
+
+	splen = strlen(sp) + 1;
 	e = (TiContextExtra *) malloc(offsetof(TiContextExtra, saved_search_path) +
-								  strlen(sp) + 1);
+								  splen + claimslen);
 	if (e == NULL)
 		return false;
 	memset(e, 0, offsetof(TiContextExtra, saved_search_path));
@@ -453,7 +489,13 @@ ti_tenant_id_check(char **newval, void **extra, GucSource source)
 		e->tenant = u;
 	e->epoch = ti_poison_epoch;
 	e->schema = schema;
-	strcpy(e->saved_search_path, sp);
+	memcpy(e->saved_search_path, sp, splen);
+	if (claims != NULL)
+	{
+		e->has_claims = true;
+		e->claims_off = splen;
+		memcpy(e->saved_search_path + splen, claims, claimslen);
+	}
 	*extra = e;
 	return true;
 }
@@ -482,7 +524,15 @@ ti_set_effective(const TiTag *tag)
 		/* unscoped plans record no dependency: only a full reset finds them */
 		if (ti_unscoped_plans)
 			ResetPlanCache();
-		ti_invalidate_tenant_plans();
+		/*
+		 * Plans that read the tenant at execution stay valid; only those
+		 * with the constant must go, and only if one may have been cached
+		 * since the last invalidation (a pass over every cached plan
+		 * otherwise, on every switch of a pooled session).
+		 */
+		if (ti_const_plans)
+			ti_invalidate_tenant_plans();
+		ti_const_plans = false;
 		ti_plans_for = tag->tenant;
 		ti_plans_for_has = true;
 		ti_unscoped_plans = false;
@@ -575,6 +625,26 @@ ti_note_unscoped_plan(void)
 }
 
 /*
+ * ti_note_const_plan
+ *		The planner made a plan that may be cached with the tenant as a
+ *		constant (a generic plan, planner.c), or the rewriter wrapped the
+ *		constant in _tenant_dependency for a query the plan cache may keep:
+ *		the next switch to another tenant must invalidate.  Plans made with
+ *		bound parameters (custom plans) are not reported: plancache.c keeps
+ *		only the generic plan of a statement, built without them, and a
+ *		custom plan lives only in the portal running it, which a switch
+ *		closes (or refuses to switch under, ti_check_change_allowed).  A
+ *		one-shot plan (simple protocol) is reported too; it is not cached,
+ *		and in a session that prepares nothing the invalidation it causes
+ *		walks an empty plan cache.
+ */
+void
+ti_note_const_plan(void)
+{
+	ti_const_plans = true;
+}
+
+/*
  * ti_plan_depends_on_tenant
  *		Does a PlannedStmt's invalItems list record the tenant dependency,
  *		either form (the tenant as a constant, or read at execution)?
@@ -651,24 +721,20 @@ ti_context_get(pg_uuid_t *tenant)
  * ti_context_claims
  *		Claims JSON of the token behind the context, or NULL.
  *
- * The claims variable holds "<tenant uuid>:<json>"; it counts only while the
- * effective tenant is the one it was written for, so a later SET or
- * assume_tenant never shows a previous token's claims.
+ * The claims belong to the value of tenant_id in force (TiContextExtra):
+ * a later SET or assume_tenant is another value without claims, and after
+ * a failed login no context is effective, so a previous token's claims are
+ * never shown.  The tenant comparison is a second lock on the same door.
  */
 const char *
 ti_context_claims(void)
 {
-	char	   *tenant_str;
-	size_t		len;
+	const TiContextExtra *e = ti_current_extra;
 
-	if (!ti_eff.has || ti_claims_string == NULL || ti_claims_string[0] == '\0')
+	if (!ti_eff.has || e == NULL || !e->has_claims || !e->has_tenant ||
+		memcmp(e->tenant.data, ti_eff.tenant.data, UUID_LEN) != 0)
 		return NULL;
-	tenant_str = ti_uuid_to_cstring(&ti_eff.tenant);
-	len = strlen(tenant_str);
-	if (strncmp(ti_claims_string, tenant_str, len) != 0 ||
-		ti_claims_string[len] != ':')
-		return NULL;
-	return ti_claims_string + len + 1;
+	return e->saved_search_path + e->claims_off;
 }
 
 /*
@@ -1297,18 +1363,18 @@ ti_discard_other(const TiTag *keep, bool close_portals)
 
 /*
  * ti_set_guc
- *		Write the two context variables with superuser rights.
+ *		Write the context variable with superuser rights; claims (NULL: none)
+ *		travel in the extra of the new value.
  */
 static void
 ti_set_guc(const char *tenant_str, const char *claims, bool local)
 {
 	GucAction	action = local ? GUC_ACTION_LOCAL : GUC_ACTION_SET;
 
-	(void) set_config_option("tenant_isolation.claims", claims,
-							 PGC_SUSET, PGC_S_SESSION, action, true, 0, false);
 	PG_TRY();
 	{
 		ti_next_armed = true;
+		ti_next_claims = claims;
 		(void) set_config_option("tenant_isolation.tenant_id", tenant_str,
 								 PGC_SUSET, PGC_S_SESSION, action, true, 0, false);
 	}
@@ -1316,6 +1382,7 @@ ti_set_guc(const char *tenant_str, const char *claims, bool local)
 	{
 		ti_next_armed = false;
 		ti_next_schema = false;
+		ti_next_claims = NULL;
 	}
 	PG_END_TRY();
 }
@@ -1391,7 +1458,6 @@ void
 ti_ctx_enter(const pg_uuid_t *tenant, const char *claims_json, bool local)
 {
 	char	   *tenant_str;
-	char	   *claims;
 	TiTenantInfo info;
 	TiTag		t;
 
@@ -1404,13 +1470,12 @@ ti_ctx_enter(const pg_uuid_t *tenant, const char *claims_json, bool local)
 		ti_discard_other(&t, true);
 
 	tenant_str = ti_uuid_to_cstring(tenant);
-	claims = claims_json ? psprintf("%s:%s", tenant_str, claims_json) : "";
 	if (ti_tenant_lookup(tenant, &info) && info.schema_tier &&
 		info.role_name[0] != '\0')
 		ti_ctx_schema_enter(&info, local);
 	else
 		ti_ctx_schema_leave(local);
-	ti_set_guc(tenant_str, claims, local);
+	ti_set_guc(tenant_str, claims_json, local);
 	ti_ctx_notify(TI_CTX_ENTER, tenant, local);
 }
 
@@ -1429,7 +1494,7 @@ ti_ctx_leave(bool local)
 	if (!ti_tag_eq(&ti_obj, &none))
 		ti_discard_other(&none, true);
 	ti_ctx_schema_leave(local);
-	ti_set_guc("", "", local);
+	ti_set_guc("", NULL, local);
 	ti_ctx_notify(TI_CTX_LEAVE, NULL, local);
 	/*
 	 * An explicit logout also drops the plans (superusers plan unscoped),
@@ -1521,7 +1586,7 @@ ti_ctx_statement_start(bool may_close_portals)
 		ti_tenant_id_string[0] != '\0')
 	{
 		ti_ctx_schema_leave(false);
-		ti_set_guc("", "", false);
+		ti_set_guc("", NULL, false);
 	}
 	ti_ctx_settle(may_close_portals);
 	return ti_dropped_temp_rels;

@@ -26,8 +26,9 @@
  *	 unloaded, never as a valid empty or partial key set (issue 16), and an
  *	 invalidation that arrives while it reads makes the next login reload.
  *
- * - Verified tokens.  A hash table in ti_jwt_token_cxt keyed by SHA-256 of
- *	 the whole token remembers tenant, exp, nbf and claims of tokens that
+ * - Verified tokens.  A hash table in ti_jwt_token_cxt keyed by the whole
+ *	 token (a copy of its bytes; hashed with hash_bytes, compared in full, see
+ *	 ti_jwt_cache_match) remembers tenant, exp, nbf and claims of tokens that
  *	 passed every signature and claim check.  It is bounded (TI_JWT_CACHE_SIZE
  *	 entries), entries are dropped when exp passes, and the whole table is
  *	 discarded when the keys or tenant_claim change.  A hit skips only the
@@ -61,6 +62,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "common/hashfn.h"
 #include "catalog/namespace.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -114,10 +116,17 @@ typedef struct TiJwtKey
 	unsigned char ed25519[crypto_sign_PUBLICKEYBYTES];	/* EdDSA */
 } TiJwtKey;
 
+/* The key of the token cache: the token's bytes, not NUL-terminated. */
+typedef struct TiJwtTokenKey
+{
+	const char *token;			/* in ti_jwt_token_cxt for a stored entry */
+	size_t		len;
+} TiJwtTokenKey;
+
 /* A token that passed every check but the tenant's status. */
 typedef struct TiJwtCacheEntry
 {
-	unsigned char hash[32];		/* hash key: SHA-256 of the token */
+	TiJwtTokenKey key;			/* hash key: the whole token */
 	pg_uuid_t	tenant;
 	double		exp;
 	double		nbf;			/* -infinity when the token has none */
@@ -942,14 +951,61 @@ ti_jwt_verify_full(const char *token, size_t len, TiJwtVerified *out)
 
 /* ---------- token cache ---------- */
 
-/* The key is a SHA-256 already: any four of its bytes hash well. */
+/*
+ * The token cache is keyed by the whole token.  Its hash (hash_bytes) only
+ * chooses a bucket and is not a secret or a security boundary: a hit needs
+ * ti_jwt_cache_match, a comparison of every byte of the token with one that
+ * passed the full verification (signature, algorithm, claims) in this
+ * backend.  So two different tokens never share an entry, whatever their
+ * hashes: a collision, even one an attacker made on purpose, costs at most
+ * a longer bucket chain (the table holds TI_JWT_CACHE_SIZE entries), never
+ * a login with another token's tenant or claims.  The comparison takes the
+ * same time whatever bytes differ (ti_jwt_cache_match), so its timing cannot
+ * tell a caller how much of a cached token it has guessed.  (Until 1.1 the
+ * key was SHA-256 of the token: 8,000 instructions per login for a property
+ * the exact comparison gives without it.)
+ */
 static uint32
 ti_jwt_cache_hash(const void *key, Size keysize)
 {
-	uint32		h;
+	const TiJwtTokenKey *k = (const TiJwtTokenKey *) key;
 
-	memcpy(&h, key, sizeof(h));
-	return h;
+	return hash_bytes((const unsigned char *) k->token, (int) k->len);
+}
+
+static int
+ti_jwt_cache_match(const void *key1, const void *key2, Size keysize)
+{
+	const TiJwtTokenKey *a = (const TiJwtTokenKey *) key1;
+	const TiJwtTokenKey *b = (const TiJwtTokenKey *) key2;
+	const char *x = a->token;
+	const char *y = b->token;
+	size_t		n = a->len;
+	uint64		diff = 0;
+
+	if (n != b->len)
+		return 1;
+
+	/*
+	 * Constant time in the bytes, like CRYPTO_memcmp, but a word at a time
+	 * (CRYPTO_memcmp goes byte by byte: 1,300 instructions for a 200-byte
+	 * token): every word is loaded and folded in, nothing exits early.
+	 */
+	while (n >= sizeof(uint64))
+	{
+		uint64		wx,
+					wy;
+
+		memcpy(&wx, x, sizeof(uint64));
+		memcpy(&wy, y, sizeof(uint64));
+		diff |= wx ^ wy;
+		x += sizeof(uint64);
+		y += sizeof(uint64);
+		n -= sizeof(uint64);
+	}
+	while (n-- > 0)
+		diff |= (uint64) (unsigned char) (*x++ ^ *y++);
+	return diff != 0;
 }
 
 /* Discard the cache if it is stale, create it if missing. */
@@ -964,6 +1020,16 @@ ti_jwt_tokens_prepare(void)
 												 ALLOCSET_DEFAULT_SIZES);
 	if (ti_jwt_tokens_stale)
 	{
+		/* the tokens are credentials: overwrite them before freeing */
+		if (ti_jwt_tokens != NULL)
+		{
+			HASH_SEQ_STATUS status;
+			TiJwtCacheEntry *e;
+
+			hash_seq_init(&status, ti_jwt_tokens);
+			while ((e = hash_seq_search(&status)) != NULL)
+				explicit_bzero((char *) e->key.token, e->key.len);
+		}
 		MemoryContextReset(ti_jwt_token_cxt);
 		ti_jwt_tokens = NULL;
 		ti_jwt_tokens_stale = false;
@@ -972,23 +1038,28 @@ ti_jwt_tokens_prepare(void)
 		return;
 
 	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = 32;
+	ctl.keysize = sizeof(TiJwtTokenKey);
 	ctl.entrysize = sizeof(TiJwtCacheEntry);
 	ctl.hash = ti_jwt_cache_hash;
+	ctl.match = ti_jwt_cache_match;
 	ctl.hcxt = ti_jwt_token_cxt;
 	ti_jwt_tokens = hash_create("tenant_isolation JWT cache", TI_JWT_CACHE_SIZE,
-								&ctl, HASH_ELEM | HASH_FUNCTION | HASH_CONTEXT);
+								&ctl, HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
+								HASH_CONTEXT);
 }
 
-/* Remove one entry and its claims. */
+/* Remove one entry, its token copy and its claims. */
 static void
 ti_jwt_cache_remove(TiJwtCacheEntry *e)
 {
 	char	   *claims = e->claims;
+	TiJwtTokenKey key = e->key;
 
-	hash_search(ti_jwt_tokens, e->hash, HASH_REMOVE, NULL);
+	hash_search(ti_jwt_tokens, &key, HASH_REMOVE, NULL);
 	if (claims)
 		pfree(claims);
+	explicit_bzero((char *) key.token, key.len);
+	pfree((char *) key.token);
 }
 
 /*
@@ -999,12 +1070,13 @@ ti_jwt_cache_remove(TiJwtCacheEntry *e)
 #define TI_JWT_SWEEP_EVERY	32
 
 static void
-ti_jwt_cache_store(const unsigned char hash[32], const TiJwtVerified *v)
+ti_jwt_cache_store(const char *token, size_t len, const TiJwtVerified *v)
 {
 	static int	stores_since_sweep = 0;
 	TiJwtCacheEntry *e;
 	bool		found;
 	char	   *claims;
+	TiJwtTokenKey key;
 
 	if (hash_get_num_entries(ti_jwt_tokens) >= TI_JWT_CACHE_SIZE)
 	{
@@ -1034,9 +1106,18 @@ ti_jwt_cache_store(const unsigned char hash[32], const TiJwtVerified *v)
 
 	/* allocate before entering, so an OOM leaves no half-made entry */
 	claims = MemoryContextStrdup(ti_jwt_token_cxt, v->claims);
-	e = hash_search(ti_jwt_tokens, hash, HASH_ENTER, &found);
-	if (found && e->claims)
-		pfree(e->claims);
+	key.token = MemoryContextAlloc(ti_jwt_token_cxt, len);
+	memcpy((char *) key.token, token, len);
+	key.len = len;
+	e = hash_search(ti_jwt_tokens, &key, HASH_ENTER, &found);
+	if (found)
+	{
+		/* the entry keeps its own copy of the token */
+		explicit_bzero((char *) key.token, len);
+		pfree((char *) key.token);
+		if (e->claims)
+			pfree(e->claims);
+	}
 	e->tenant = v->tenant;
 	e->exp = v->exp;
 	e->nbf = v->nbf;
@@ -1058,7 +1139,7 @@ ti_login_guts(FunctionCallInfo fcinfo, bool local, pg_uuid_t *result)
 	const char *token;
 	size_t		len;
 	Size		rawsize;
-	unsigned char hash[32];
+	TiJwtTokenKey key;
 	TiJwtCacheEntry *hit;
 	TiJwtVerified v;
 	const char *claims;
@@ -1092,8 +1173,9 @@ ti_login_guts(FunctionCallInfo fcinfo, bool local, pg_uuid_t *result)
 	ti_jwt_crypto_init();
 	ti_jwt_tokens_prepare();
 
-	ti_sha256_buf(token, len, hash);
-	hit = hash_search(ti_jwt_tokens, hash, HASH_FIND, NULL);
+	key.token = token;
+	key.len = len;
+	hit = hash_search(ti_jwt_tokens, &key, HASH_FIND, NULL);
 	if (hit != NULL)
 	{
 		double		now = ti_jwt_now();
@@ -1125,7 +1207,7 @@ ti_login_guts(FunctionCallInfo fcinfo, bool local, pg_uuid_t *result)
 		ti_jwt_reject("tenant suspended", NULL);
 
 	if (hit == NULL)
-		ti_jwt_cache_store(hash, &v);
+		ti_jwt_cache_store(token, len, &v);
 
 	ti_ctx_enter(result, claims, local);
 	ti_audit("login", ti_uuid_to_cstring(result), 0, NULL);

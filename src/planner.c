@@ -340,6 +340,9 @@ ti_get_relation_info(PlannerInfo *root, Oid relid, bool inhparent,
 		/* the plan is only valid in this tenant's context (context.c) */
 		if (OidIsValid(ti_dependency_func()))
 			record_plan_function_dependency(root, ti_dependency_func());
+		/* a generic plan with the constant may be cached (context.c) */
+		if (root->glob->boundParams == NULL)
+			ti_note_const_plan();
 	}
 	rte->securityQuals = lcons(list_make1(qual), rte->securityQuals);
 	root->qual_security_level = Max(root->qual_security_level,
@@ -548,6 +551,7 @@ ti_rls_permissive(CmdType cmdtype, Relation relation)
 											InvalidOid, InvalidOid,
 											COERCE_EXPLICIT_CALL);
 		policy->with_check_qual = (Expr *) check;
+		ti_note_const_plan();
 	}
 	else if (ti_context_get(&tenant))
 		policy->with_check_qual = ti_make_tenant_qual(1, info->tenant_attno,

@@ -89,7 +89,21 @@ ti_assert_preloaded(PG_FUNCTION_ARGS)
 char *
 ti_uuid_to_cstring(const pg_uuid_t *u)
 {
-	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(u)));
+	/* what uuid_out writes, without its StringInfo (a login calls this) */
+	static const char hex[] = "0123456789abcdef";
+	char	   *buf = palloc(2 * UUID_LEN + 5);
+	char	   *p = buf;
+	int			i;
+
+	for (i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*p++ = '-';
+		*p++ = hex[u->data[i] >> 4];
+		*p++ = hex[u->data[i] & 0x0F];
+	}
+	*p = '\0';
+	return buf;
 }
 
 /*

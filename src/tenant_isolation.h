@@ -93,6 +93,7 @@ extern void ti_invalidate_tenant_plans(void);
 extern void ti_invalidate_runtime_plans(void);
 extern bool ti_is_plan_marker_hash(uint32 hashvalue);
 extern void ti_note_unscoped_plan(void);
+extern void ti_note_const_plan(void);
 extern bool ti_plan_depends_on_tenant(List *invalItems);
 
 /* executor.c: statements that read protected tables and are running now */

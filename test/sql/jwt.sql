@@ -333,6 +333,25 @@ SET ROLE regress_jwt_user;
 SELECT tenant_isolation.login(:'good');
 SELECT tenant_isolation.login(:'good');
 SELECT tenant_isolation.current_tenant();
+-- a hit needs the whole token, byte for byte (the cache key is the token,
+-- its hash only picks the bucket): the cached token with its last byte
+-- changed, one byte shorter, one byte longer, and with a byte in the middle
+-- changed are each verified in full and refused, and leave no context
+SELECT tenant_isolation.login(left(:'good', -1) ||
+	CASE WHEN right(:'good', 1) = 'A' THEN 'B' ELSE 'A' END);
+SELECT tenant_isolation.current_tenant();
+SELECT tenant_isolation.login(:'good');
+SELECT tenant_isolation.login(left(:'good', -1));
+SELECT tenant_isolation.current_tenant();
+SELECT tenant_isolation.login(:'good');
+SELECT tenant_isolation.login(:'good' || 'A');
+SELECT tenant_isolation.current_tenant();
+SELECT tenant_isolation.login(:'good');
+SELECT tenant_isolation.login(overlay(:'good' PLACING
+	CASE WHEN substr(:'good', 40, 1) = 'x' THEN 'y' ELSE 'x' END FROM 40 FOR 1));
+SELECT tenant_isolation.current_tenant();
+SELECT tenant_isolation.login(:'good');
+SELECT tenant_isolation.current_tenant();
 RESET ROLE;
 -- the tenant's status is checked on every hit
 SELECT tenant_isolation.suspend_tenant('00000000-0000-4000-8000-0000000000a1');

@@ -125,6 +125,38 @@ like($log, qr/tenant_isolation audit: kind=regress_tap tenant=none object="logli
 like($log, qr/tenant_isolation audit: kind=login_failed/, 'failed login logged');
 unlike($log, qr/tenant_isolation audit:[^\n]*(eyJ|c2VjcmV0)/, 'no token in audit lines');
 
+# 5b. assume_tenant with destination both: the event goes to audit_log, the
+# server-log line only with audit_log_assume_tenant = on (issue 17: an
+# administrator switching per transaction would log a line per transaction).
+# A refusal is always logged.
+my $assumed = '5a17a000-0000-4000-8000-0000000000a1';
+$node->safe_psql('postgres',
+	"SELECT tenant_isolation.create_tenant('audit assume', id => '$assumed')");
+$offset = -s $node->logfile;
+$node->safe_psql('postgres',
+	"SELECT tenant_isolation.assume_tenant('$assumed', 'tap-quiet')");
+$node->psql('postgres', "SELECT tenant_isolation.assume_tenant('$assumed', 'tap-denied')",
+	extra_params => [ '-U', 'regress_app' ]);
+$log = slurp_file($node->logfile, $offset);
+unlike($log, qr/kind=assume_tenant tenant=[^\n]*detail="tap-quiet"/,
+	'assume_tenant: no log line by default');
+like($log, qr/kind=assume_tenant_denied /, 'assume_tenant_denied: logged');
+is($node->safe_psql('postgres', 'SELECT tenant_isolation.audit_flush()'), 't', 'flush');
+is($node->safe_psql('postgres',
+	"SELECT count(*) FROM tenant_isolation.audit_log WHERE kind = 'assume_tenant' AND detail = 'tap-quiet' AND object = '$assumed'"),
+	'1', 'assume_tenant without a log line: event stored in audit_log');
+$node->safe_psql('postgres',
+	"ALTER SYSTEM SET tenant_isolation.audit_log_assume_tenant = on; SELECT pg_reload_conf();");
+sleep(1);
+$offset = -s $node->logfile;
+$node->safe_psql('postgres',
+	"SELECT tenant_isolation.assume_tenant('$assumed', 'tap-loud')");
+$log = slurp_file($node->logfile, $offset);
+like($log, qr/kind=assume_tenant tenant=$assumed object="$assumed" [^\n]*detail="tap-loud"/,
+	'assume_tenant: log line with audit_log_assume_tenant = on');
+$node->safe_psql('postgres',
+	"ALTER SYSTEM RESET tenant_isolation.audit_log_assume_tenant; SELECT pg_reload_conf();");
+
 $node->safe_psql('postgres',
 	"ALTER SYSTEM SET tenant_isolation.audit_log_destination = 'table'; SELECT pg_reload_conf();");
 sleep(1);
