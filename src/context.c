@@ -1221,6 +1221,45 @@ ti_is_session_custom(struct config_generic *gconf)
 }
 
 /*
+ * Indices into guc_variables of the custom settings (a qualified name that is
+ * not ours), for the configuration's count of variables ti_custom_n.
+ *
+ * Why an index list stays exact while the count is unchanged: PostgreSQL 15
+ * never removes a variable; a new one (a placeholder made by a SET of an
+ * unknown qualified name, or a definition by a library) is appended and the
+ * array sorted again, which changes the count and so rebuilds this list;
+ * a library's definition of a name that has a placeholder replaces the
+ * pointer at the same index (define_custom_variable), same name, same
+ * position.  So the names at these indices are exactly the custom ones, and
+ * the walk on every transition looks at a few dozen entries instead of
+ * every setting of the server (~400).  The array itself is fetched afresh
+ * each time (it may have been reallocated).
+ */
+static int *ti_custom_idx = NULL;
+static int	ti_custom_count = 0;
+static int	ti_custom_n = -1;
+
+static void
+ti_custom_settings_refresh(struct config_generic **vars, int n)
+{
+	int			i;
+
+	if (n == ti_custom_n)
+		return;
+	if (ti_custom_idx)
+		pfree(ti_custom_idx);
+	ti_custom_idx = MemoryContextAlloc(ti_ctx_cxt, sizeof(int) * Max(n, 1));
+	ti_custom_count = 0;
+	for (i = 0; i < n; i++)
+	{
+		if (strchr(vars[i]->name, GUC_QUALIFIER_SEPARATOR) != NULL &&
+			strncmp(vars[i]->name, "tenant_isolation.", 17) != 0)
+			ti_custom_idx[ti_custom_count++] = i;
+	}
+	ti_custom_n = n;
+}
+
+/*
  * ti_discard_settings
  *		Reset the session-level custom settings written under a tenant other
  *		than keep, and register the others with their tags.
@@ -1249,9 +1288,10 @@ ti_discard_settings(const TiTag *keep)
 								  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
 
-	for (i = 0; i < n; i++)
+	ti_custom_settings_refresh(vars, n);
+	for (i = 0; i < ti_custom_count; i++)
 	{
-		struct config_generic *gconf = vars[i];
+		struct config_generic *gconf = vars[ti_custom_idx[i]];
 		const char *value;
 		TiSetting  *s = NULL;
 		TiTag		tag;
