@@ -135,6 +135,7 @@ extern bool ti_tenant_status(const pg_uuid_t *tenant, bool *active);
 extern Oid	ti_admin_role_oid(void);
 extern Oid	ti_dependency_func(void);
 extern Oid	ti_runtime_tenant_func(void);
+extern Oid	ti_worker_assertion_func(void);
 
 /* planner.c */
 extern void ti_install_planner_hooks(void);
@@ -208,6 +209,9 @@ extern bool ti_citus_internal_ddl(Node *parsetree, int *nestlevel);
 extern void ti_citus_internal_ddl_done(int nestlevel);
 struct Query;
 extern void ti_citus_fill_tenant_column(struct Query *parse);
+struct PlannedStmt;
+extern void ti_citus_plan_begin(struct Query *parse, bool used_once, bool top);
+extern void ti_citus_plan_end(struct Query *parse, struct PlannedStmt *result);
 
 /* helpers */
 extern char *ti_uuid_to_cstring(const pg_uuid_t *u);
