@@ -108,10 +108,11 @@
  *		transaction by an earlier statement of another tenant (or by a
  *		rolled-back savepoint) makes the coordinator send the current one
  *		too, so the two agree.
- *	  - The plan that carries the assertion is known by its PlannedStmt
- *		(ti_coord_plan): a plan the plan cache keeps (generic) never
- *		carries one and takes the coordinated transaction; its cost is
- *		raised so that the plan cache prefers custom plans for them.
+ *	  - The plan that carries the assertion is the first to start after
+ *		its planning (ti_citus_ExecutorStart says why that is exact): a
+ *		plan the plan cache keeps (generic) never carries one and takes
+ *		the coordinated transaction; its cost is raised so that the plan
+ *		cache prefers custom plans for such statements.
  *	  Exposure: the worker's pg_stat_activity shows the statement with the
  *	  MAC replaced once it is verified (a window of parse analysis before);
  *	  log_statement = all, log_min_error_statement and auto_explain on a
@@ -244,7 +245,8 @@ static struct
 	long long	expiry;
 	SubTransactionId subid;		/* where it was verified */
 	Query	   *query;			/* its Query while planner() runs */
-	PlannedStmt *plan;			/* then its plan, until ExecutorEnd */
+	PlannedStmt *plan;			/* then its plan (as planned) */
+	QueryDesc  *qd;				/* then its execution, until ExecutorEnd */
 	char		assertion[TI_ASSERTION_MAX];
 } ti_stmt;
 
@@ -888,6 +890,7 @@ ti_stmt_clear(void)
 	ti_stmt.active = false;
 	ti_stmt.query = NULL;
 	ti_stmt.plan = NULL;
+	ti_stmt.qd = NULL;
 }
 
 /*
@@ -984,10 +987,13 @@ ti_coord_add_assertion(Query *parse, Oid fn)
 
 		val = (pg_uuid_t *) palloc(sizeof(pg_uuid_t));
 		*val = tenant;
-		op = (OpExpr *) make_opclause(OpernameGetOprid(list_make2(makeString("pg_catalog"),
-																  makeString("=")),
-													   UUIDOID, UUIDOID),
-									  BOOLOID, false, (Expr *) var,
+		static Oid	uuid_eq = InvalidOid;
+
+		if (!OidIsValid(uuid_eq))
+			uuid_eq = OpernameGetOprid(list_make2(makeString("pg_catalog"),
+												  makeString("=")),
+									   UUIDOID, UUIDOID);
+		op = (OpExpr *) make_opclause(uuid_eq, BOOLOID, false, (Expr *) var,
 									  (Expr *) makeConst(UUIDOID, -1, InvalidOid, UUID_LEN,
 														 UUIDPGetDatum(val), false, false),
 									  InvalidOid, InvalidOid);
@@ -1062,6 +1068,7 @@ ti_citus_plan_begin(Query *parse, bool used_once, bool top)
 		ti_stmt.subid = GetCurrentSubTransactionId();
 		ti_stmt.query = parse;
 		ti_stmt.plan = NULL;
+		ti_stmt.qd = NULL;
 		strlcpy(ti_stmt.assertion, value, sizeof(ti_stmt.assertion));
 		explicit_bzero(value, strlen(value));
 		return;
@@ -1150,6 +1157,18 @@ ti_citus_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	pg_uuid_t	tenant;
 
+	/*
+	 * Which plan carries an assertion (part 2a).  The plan cache hands the
+	 * executor a copy of the plan it planned, so the plan is not known by
+	 * its address: it is the first plan to start after the planner() call
+	 * that gave its statement the assertion.  Planning and starting are
+	 * adjacent (the simple protocol, Bind of the extended one, SPI and
+	 * EXECUTE plan a statement and start it before anything else runs), and
+	 * every ExecutorStart consumes the mark, so a plan that starts later
+	 * (one kept by the plan cache, whatever it carries) takes the
+	 * coordinated transaction; should it carry another tenant's assertion,
+	 * the worker refuses it against the SET LOCAL of the current tenant.
+	 */
 	if (!IsParallelWorker() && queryDesc->plannedstmt &&
 		queryDesc->plannedstmt->commandType != CMD_UTILITY &&
 		ti_extension_present() && ti_citus_active() &&
@@ -1166,10 +1185,8 @@ ti_citus_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		 * worker connections of this transaction: then the current one is
 		 * sent too, since a worker refuses two that disagree.
 		 */
-		carried = queryDesc->plannedstmt == ti_coord_plan &&
+		carried = ti_coord_plan != NULL &&
 			memcmp(&ti_coord_tenant, &tenant, sizeof(tenant)) == 0;
-		if (queryDesc->plannedstmt == ti_coord_plan)
-			ti_coord_plan = NULL;
 		if (!carried ||
 			(ti_sent_in_xact &&
 			 (!ti_sent || memcmp(&ti_sent_tenant, &tenant, sizeof(tenant)) != 0)))
@@ -1196,6 +1213,12 @@ ti_citus_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			}
 		}
 	}
+
+	/* whatever starts now is not the plan planned last (see above) */
+	ti_coord_plan = NULL;
+	/* worker side: the same adjacency names the statement's execution */
+	if (ti_stmt.active && ti_stmt.plan != NULL && ti_stmt.qd == NULL)
+		ti_stmt.qd = queryDesc;
 
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
@@ -1233,8 +1256,7 @@ ti_citus_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
 static void
 ti_citus_ExecutorEnd(QueryDesc *queryDesc)
 {
-	bool		mine = ti_stmt.active && ti_stmt.plan != NULL &&
-		queryDesc->plannedstmt == ti_stmt.plan;
+	bool		mine = ti_stmt.active && ti_stmt.qd == queryDesc;
 
 	if (prev_ExecutorEnd)
 		prev_ExecutorEnd(queryDesc);
@@ -1501,11 +1523,13 @@ ti_citus_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 }
 
 /*
- * ti_citus_init
- *		Settings and hooks; called from _PG_init.
+ * ti_citus_define_gucs
+ *		Settings; called from _PG_init before the prefix is reserved (a
+ *		setting defined after MarkGUCPrefixReserved loses the value the
+ *		configuration file gave it until the next reload).
  */
 void
-ti_citus_init(void)
+ti_citus_define_gucs(void)
 {
 	DefineCustomStringVariable("tenant_isolation.cluster_key_file",
 							   "File holding the key that signs tenant contexts sent to Citus workers.",
@@ -1531,7 +1555,15 @@ ti_citus_init(void)
 							   PGC_USERSET,
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
 							   ti_worker_context_check, ti_worker_context_assign, NULL);
+}
 
+/*
+ * ti_citus_init
+ *		Hooks; called from _PG_init.
+ */
+void
+ti_citus_init(void)
+{
 	prev_needs_fmgr_hook = needs_fmgr_hook;
 	needs_fmgr_hook = ti_citus_needs_fmgr_hook;
 	prev_fmgr_hook = fmgr_hook;

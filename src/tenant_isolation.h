@@ -199,6 +199,7 @@ extern bool ti_unscoped_allowed(void);
 
 /* citus.c: Citus coordinators and workers */
 extern void ti_citus_init(void);
+extern void ti_citus_define_gucs(void);
 extern bool ti_citus_is_distributed(Oid relid);
 extern Oid	ti_citus_shell_of(Oid relid);
 extern bool ti_citus_worker_protected(Oid relid, Oid shell, char *tenant_column);
