@@ -984,11 +984,10 @@ ti_coord_add_assertion(Query *parse, Oid fn)
 	{
 		Var		   *var = makeVar(1, info->tenant_attno, UUIDOID, -1, InvalidOid, 0);
 		OpExpr	   *op;
+		static Oid	uuid_eq = InvalidOid;
 
 		val = (pg_uuid_t *) palloc(sizeof(pg_uuid_t));
 		*val = tenant;
-		static Oid	uuid_eq = InvalidOid;
-
 		if (!OidIsValid(uuid_eq))
 			uuid_eq = OpernameGetOprid(list_make2(makeString("pg_catalog"),
 												  makeString("=")),
@@ -1089,6 +1088,9 @@ ti_citus_plan_begin(Query *parse, bool used_once, bool top)
 		 * prepared statement with parameters) cannot carry an assertion: it
 		 * takes the coordinated transaction.  Its cost is raised so that
 		 * the plan cache keeps choosing custom plans, which carry one.
+		 * (Citus raises it much further itself for a generic plan whose
+		 * shards it cannot prune without the parameters; it does not for
+		 * one that names the distribution column as a parameter.)
 		 */
 		if (ti_coord_eligible(parse, &tenant) != NULL)
 			ti_coord_generic_query = parse;
