@@ -260,6 +260,7 @@ static fmgr_hook_type prev_fmgr_hook = NULL;
 
 static void ti_citus_ExecutorStart(QueryDesc *queryDesc, int eflags);
 static void ti_citus_ExecutorEnd(QueryDesc *queryDesc);
+static void ti_stmt_clear(void);
 static void ti_citus_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
 								 uint64 count, bool execute_once);
 static bool ti_worker_context_check(char **newval, void **extra, GucSource source);
@@ -725,9 +726,16 @@ ti_worker_context_check(char **newval, void **extra, GucSource source)
 	if (!ti_verify_assertion(*newval, InitializingParallelWorker, &tenant,
 							 &expiry, &why))
 		return ti_worker_context_refuse(x, why);
-	/* a statement's own assertion (part 2a) is never overridden within it */
-	if (ti_stmt.active && memcmp(&ti_stmt.tenant, &tenant, sizeof(tenant)) != 0)
+	/*
+	 * A statement's own assertion (part 2a) is never overridden while a
+	 * plan runs; a SET issued as a statement of its own ends the previous
+	 * statement's assertion (its portal may not be dropped yet).
+	 */
+	if (ti_stmt.active && ti_run_depth > 0 &&
+		memcmp(&ti_stmt.tenant, &tenant, sizeof(tenant)) != 0)
 		return ti_worker_context_refuse(x, "conflicting tenant context assertions");
+	if (ti_stmt.active && ti_run_depth == 0)
+		ti_stmt_clear();
 	x->has = true;
 	x->tenant = tenant;
 	*extra = x;

@@ -14,7 +14,11 @@
 # on a worker, a shard reached without a coordinator-signed context is
 # refused (42501), and forged, expired or other-role assertions are refused;
 # a worker connection killed in the middle of a transaction makes it fail
-# and roll back.  Then protect_table before create_distributed_table, and
+# and roll back.  Router reads carry the assertion inside the statement
+# (one round trip): forged, expired, misplaced, doubled, conflicting or
+# lone statement assertions are refused on the worker (42501), A's genuine
+# one never opens B's rows whatever the statement names, and a captured
+# one cannot be re-signed through a worker.  Then protect_table before create_distributed_table, and
 # reference tables marked global.
 #
 # Needs Citus (test/scripts/citus.sh builds it from ../shared/vendor).  With
@@ -501,6 +505,15 @@ is_deeply([ @qa[7 .. 9] ], [ ('C-SECRET one') x 3 ],
 	'after switching to C, the same prepared statement sees only C');
 like($out, qr/^g:1$/m, 'a prepared count in C counts only C');
 like($out, qr/^w:C-SECRET one$/m, 'a read of C after a write of A in one transaction sees only C');
+($ret, $out, $err) = as_app($coord,
+	"BEGIN;\nSELECT 'r1:' || string_agg(body, ',') FROM docs WHERE id = 1;\n"
+	  . "SELECT 'ctx:' || tenant_isolation.login_local('$token{$tc}');\n"
+	  . "UPDATE docs SET body = body WHERE id = 1;\n"
+	  . "SELECT 'r2:' || string_agg(body, ',') FROM docs WHERE id = 1;\nCOMMIT;",
+	$ta);
+is($ret, 0, 'a read of A, then a write of C, in one transaction') or diag($err);
+like($out, qr/^r1:a-one \(A edited\)$/m, 'the read sees A');
+like($out, qr/^r2:C-SECRET one$/m, 'after the write of C, a read sees only C');
 unlike($out . $err, qr/B-SECRET/, 'nothing of B in any of it');
 
 # ---------------------------------------------------------------- worker killed mid-transaction
