@@ -21,7 +21,8 @@
  *	  (a worker): protect_table() creates that policy, the guard trigger and
  *	  forced row level security on the shell, and Citus propagates all three
  *	  to every shard and shell (also when the table is distributed after
- *	  protect_table, since the shards are created from the table's DDL).
+ *	  protect_table, and to the shards a tenant isolation, split or shard
+ *	  move creates, since Citus creates shards from the table's DDL).
  *	  The tenant column on a worker is the distribution column, which
  *	  row-based sharding by tenant makes the tenant column.  So a worker
  *	  scopes a shard exactly like a local protected table: the qual as a
@@ -121,11 +122,15 @@
  *	  statements, joins and generic plans keep the coordinated transaction.
  *
  * 3. DDL of protect_table on a distributed table.  Citus refuses ALTER
- *	  COLUMN ... SET/DROP DEFAULT on the distribution column; that internal
- *	  statement is skipped for a distributed table (the coordinator fills
- *	  the tenant column of an INSERT that omits it instead, see 4), and the
- *	  guard trigger is created with citus.enable_unsafe_triggers on, so that
- *	  Citus propagates it to the shards.
+ *	  COLUMN ... SET/DROP DEFAULT on the distribution column when it
+ *	  propagates DDL; that internal statement runs on the coordinator's
+ *	  table only (citus.enable_ddl_propagation off for it).  The default
+ *	  matters on the coordinator alone: Citus evaluates the defaults of an
+ *	  INSERT and of COPY FROM there before it routes a row by its tenant
+ *	  column (COPY FROM without the tenant column, see 6; INSERT is filled
+ *	  before that anyway, see 4).  The guard trigger is created with
+ *	  citus.enable_unsafe_triggers on, so that Citus propagates it to the
+ *	  shards.
  *
  * 4. INSERT on the coordinator.  An INSERT that omits the tenant column of
  *	  a protected distributed table gets it as a Const of the context
@@ -134,6 +139,34 @@
  *
  * 5. create_distributed_table() of a protected table: see
  *	  ti_citus_fmgr_hook.
+ *
+ * 6. COPY FROM into a protected Citus table on the coordinator.  Citus runs
+ *	  it in its utility hook (after ours, it is preloaded first) and sends
+ *	  each row to its shard with COPY on the workers: that never passes
+ *	  ExecutorStart, so utility.c calls ti_citus_copy_from_context() first,
+ *	  which hands Citus the same SET LOCAL as part 2.  On the worker the
+ *	  shard's COPY is the extension's COPY FROM of a protected table
+ *	  (utility.c) in the asserted context, so the guard trigger refuses a
+ *	  row of another tenant (42501) and the whole COPY rolls back.  Without
+ *	  a context the coordinator refuses the COPY before Citus sees it.
+ *
+ * 7. The schema tier on Citus schema-based sharding.  With
+ *	  citus.enable_schema_based_sharding on, Citus makes a new schema a
+ *	  distributed ("tenant") schema, but converts only tables created by a
+ *	  top-level CREATE TABLE; create_tenant() creates the template copies
+ *	  from SPI, which would leave them local tables in a distributed schema.
+ *	  So create_tenant() creates the schema and its tables with the setting
+ *	  off and then calls citus_schema_distribute() on it
+ *	  (ti_citus_schema_sharding_begin/end): Citus moves every table of the
+ *	  schema into one colocation group, one shard each, on one node.
+ *	  migrate_tenant_schemas() runs its DDL from SPI as well: the tables it
+ *	  creates are converted the same way afterwards, as the tenant's role
+ *	  (ti_citus_tenant_schema_convert).  Isolation between schema-tier
+ *	  tenants is unchanged: PostgreSQL privileges, checked on the
+ *	  coordinator for the tenant's role and on the workers, where Citus
+ *	  propagates the role and the schema's grants (and connects as that
+ *	  role, which must therefore be allowed to log in there:
+ *	  docs/scaling.md).
  *
  * Copyright (c) 2026, tenant_isolation developers
  *
@@ -151,11 +184,13 @@
 #include <openssl/hmac.h>
 
 #include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/parallel.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_policy.h"
 #include "catalog/pg_type.h"
@@ -1276,6 +1311,146 @@ ti_citus_ExecutorEnd(QueryDesc *queryDesc)
 		ti_stmt_clear();
 }
 
+/*
+ * ti_citus_schema_sharding_begin
+ *		Part 7 of the header: is a new tenant schema to be distributed?
+ *		If so, *nestlevel holds citus.enable_schema_based_sharding off until
+ *		ti_citus_schema_sharding_end(), which distributes the schema.
+ */
+bool
+ti_citus_schema_sharding_begin(int *nestlevel)
+{
+	const char *on;
+
+	*nestlevel = 0;
+	if (!ti_citus_active())
+		return false;
+	on = GetConfigOption("citus.enable_schema_based_sharding", true, false);
+	if (on == NULL || strcmp(on, "on") != 0)
+		return false;
+	*nestlevel = NewGUCNestLevel();
+	(void) set_config_option("citus.enable_schema_based_sharding", "off",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	return true;
+}
+
+/*
+ * ti_citus_schema_sharding_end
+ *		Restore the setting; the caller then runs citus_schema_distribute().
+ */
+void
+ti_citus_schema_sharding_end(int nestlevel)
+{
+	if (nestlevel > 0)
+		AtEOXact_GUC(true, nestlevel);
+}
+
+/*
+ * ti_citus_tenant_schema_convert
+ *		Part 7 of the header, for migrate_tenant_schemas(): the tables its
+ *		DDL created (from SPI) in the distributed tenant schema nspid become
+ *		tenant schema tables, one shard each in the schema's colocation
+ *		group, as a top-level CREATE TABLE would have made them.  Citus'
+ *		own functions decide and convert (ShouldCreateTenantSchemaTable,
+ *		CreateTenantSchemaTable); partitions go with their parent.  The
+ *		caller runs this as the tenant's role, the tables' owner (Citus
+ *		requires the owner), so Citus reaches the workers as that role.
+ *		Without those functions the tables stay local, with a warning.
+ */
+void
+ti_citus_tenant_schema_convert(Oid nspid)
+{
+	static bool looked_up = false;
+	static citus_bool_oid should_convert = NULL;
+	static void (*convert) (Oid) = NULL;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *rels = NIL;
+	ListCell   *lc;
+
+	if (!ti_citus_active())
+		return;
+	if (!looked_up)
+	{
+		looked_up = true;
+		should_convert = (citus_bool_oid) dlsym(RTLD_DEFAULT, "ShouldCreateTenantSchemaTable");
+		convert = (void (*) (Oid)) dlsym(RTLD_DEFAULT, "CreateTenantSchemaTable");
+	}
+
+	rel = table_open(RelationRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_class_relnamespace, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(nspid));
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_class form = (Form_pg_class) GETSTRUCT(tup);
+
+		if ((form->relkind == RELKIND_RELATION ||
+			 form->relkind == RELKIND_PARTITIONED_TABLE) &&
+			!form->relispartition && !citus.is_citus_table(form->oid))
+			rels = lappend_oid(rels, form->oid);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	foreach(lc, rels)
+	{
+		Oid			relid = lfirst_oid(lc);
+
+		if (should_convert == NULL || convert == NULL)
+		{
+			ereport(WARNING,
+					(errmsg("table %s stays a local table in a distributed schema",
+							get_rel_name(relid)),
+					 errdetail("This version of Citus has no function to convert it.")));
+			continue;
+		}
+		if (should_convert(relid))
+			convert(relid);
+	}
+	list_free(rels);
+}
+
+/*
+ * ti_citus_copy_from_context
+ *		Part 6 of the header: before Citus runs COPY FROM into relid in the
+ *		context's tenant, make the transaction coordinated and hand Citus
+ *		the assertion, as ti_citus_ExecutorStart does for a statement.
+ */
+void
+ti_citus_copy_from_context(Oid relid)
+{
+	pg_uuid_t	tenant;
+	pg_time_t	now;
+
+	if (IsParallelWorker() || !ti_citus_is_distributed(relid) ||
+		!ti_lookup_rel(relid)->is_protected || !ti_context_get(&tenant))
+		return;
+	now = (pg_time_t) time(NULL);
+	citus.use_coordinated_transaction();
+	if (!ti_sent || memcmp(&ti_sent_tenant, &tenant, sizeof(tenant)) != 0 ||
+		ti_sent_expiry - now < ti_worker_context_ttl / 2)
+	{
+		pg_time_t	expiry;
+		char	   *assertion = ti_mint_assertion(&tenant, &expiry);
+		VariableSetStmt *set = makeNode(VariableSetStmt);
+
+		set->kind = VAR_SET_VALUE;
+		set->name = TI_WORKER_CONTEXT_GUC;
+		set->is_local = true;
+		citus.propagate_set_local(set,
+								  psprintf("SET LOCAL %s = %s", TI_WORKER_CONTEXT_GUC,
+										   quote_literal_cstr(assertion)));
+		ti_sent = true;
+		ti_sent_in_xact = true;
+		ti_sent_tenant = tenant;
+		ti_sent_expiry = expiry;
+	}
+}
+
 static void
 ti_citus_xact_callback(XactEvent event, void *arg)
 {
@@ -1353,22 +1528,7 @@ ti_citus_internal_ddl(Node *parsetree, int *nestlevel)
 		}
 		if (all_default)
 		{
-			bool		drop_only = true;
-
-			foreach(lc, stmt->cmds)
-				if (lfirst_node(AlterTableCmd, lc)->def != NULL)
-					drop_only = false;
-			if (!drop_only)
-				return true;
-
-			/*
-			 * unprotect_table drops the default that protect_table set
-			 * before the table was distributed (Citus then copied it to the
-			 * shards).  Citus refuses the statement, so it runs here alone,
-			 * without Citus' DDL propagation: the coordinator, where Citus
-			 * evaluates an INSERT's defaults, loses the default.  The
-			 * workers' copies stay (docs/scaling.md).
-			 */
+			/* the coordinator's table only (part 3 of the header) */
 			*nestlevel = NewGUCNestLevel();
 			(void) set_config_option("citus.enable_ddl_propagation", "off",
 									 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,

@@ -887,6 +887,8 @@ ti_create_tenant_schema(const pg_uuid_t *id)
 	uint64		n,
 				i;
 	Oid		   *tmpls;
+	int			citus_nest;
+	bool		citus_distribute = ti_citus_schema_sharding_begin(&citus_nest);
 
 	if (!OidIsValid(get_role_oid(sch, true)))
 		ti_exec_internal_ddl(owner, psprintf("CREATE ROLE %s NOLOGIN NOINHERIT", qsch));
@@ -904,6 +906,11 @@ ti_create_tenant_schema(const pg_uuid_t *id)
 	}
 	for (i = 0; i < n; i++)
 		ti_create_from_template(owner, tmpls[i], sch, sch);
+	/* on Citus schema-based sharding: the schema and its tables on one node */
+	ti_citus_schema_sharding_end(citus_nest);
+	if (citus_distribute)
+		ti_exec_internal_ddl(owner, psprintf("SELECT pg_catalog.citus_schema_distribute(%s)",
+											 quote_literal_cstr(qsch)));
 	{
 		Oid			argtypes[2] = {UUIDOID, NAMEOID};
 		Datum		values[2] = {UUIDPGetDatum(id),
@@ -1444,6 +1451,14 @@ ti_run_migration(const char *ddl, const pg_uuid_t *id, const char *sch,
 
 		if (rc < 0)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+
+		/*
+		 * On Citus the new tables of a distributed tenant schema go with it
+		 * (citus.c): as the tenant's role, their owner, in its context,
+		 * never as a superuser, since their index expressions and defaults
+		 * may call functions of the tenant's schema.
+		 */
+		ti_citus_tenant_schema_convert(get_namespace_oid(sch, false));
 	}
 	PG_CATCH();
 	{

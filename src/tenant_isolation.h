@@ -213,6 +213,10 @@ extern void ti_citus_fill_tenant_column(struct Query *parse);
 struct PlannedStmt;
 extern void ti_citus_plan_begin(struct Query *parse, bool used_once, bool top);
 extern void ti_citus_plan_end(struct Query *parse, struct PlannedStmt *result);
+extern void ti_citus_copy_from_context(Oid relid);
+extern bool ti_citus_schema_sharding_begin(int *nestlevel);
+extern void ti_citus_schema_sharding_end(int nestlevel);
+extern void ti_citus_tenant_schema_convert(Oid nspid);
 
 /* helpers */
 extern char *ti_uuid_to_cstring(const pg_uuid_t *u);

@@ -66,6 +66,7 @@
 #include "parser/parse_coerce.h"
 #include "parser/parse_collate.h"
 #include "parser/parse_expr.h"
+#include "parser/parse_func.h"
 #include "parser/parse_relation.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
@@ -304,6 +305,9 @@ ti_copy_check_late_triggers(Relation rel)
 {
 	List	   *rels;
 	ListCell   *lc;
+	Oid			guard_fn = LookupFuncName(list_make2(makeString("tenant_isolation"),
+													 makeString("guard_trigger")),
+										  0, NULL, true);
 
 	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 		rels = find_all_inheritors(RelationGetRelid(rel), RowExclusiveLock, NULL);
@@ -322,7 +326,12 @@ ti_copy_check_late_triggers(Relation rel)
 		{
 			Trigger    *t = &td->triggers[i];
 
-			if (strcmp(t->tgname, TI_GUARD_TRIGGER) == 0)
+			/*
+			 * The guard: its name (tenant_isolation_guard_<shard> on a Citus
+			 * shard) and its function, so that a trigger merely named like
+			 * the guard of a shard is not taken for it.
+			 */
+			if (ti_is_guard_trigger_name(t->tgname) && t->tgfoid == guard_fn)
 			{
 				after_guard = true;
 				continue;
@@ -721,6 +730,9 @@ ti_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					break;
 				if (!ti_context_get(NULL) && !ti_unscoped_allowed())
 					ti_deny_no_context(stmt->relation, stmt->is_from ? "copy from" : "copy to");
+				/* Citus' COPY FROM sends rows to the workers (citus.c) */
+				if (stmt->is_from)
+					ti_citus_copy_from_context(RangeVarGetRelid(stmt->relation, NoLock, false));
 				if (!stmt->is_from && ti_context_get(NULL))
 				{
 					PlannedStmt *newpstmt = copyObject(pstmt);

@@ -6,14 +6,14 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 ti_build_install || exit 1
-# Citus for test/t/070_citus.pl, built from ../shared/vendor (cached).  With
-# CI=true the TAP test fails when Citus is missing; elsewhere it skips.
+# Citus for test/t/070_citus.pl and 071_citus_ops.pl, built from ../shared/vendor (cached).  With
+# CI=true these TAP tests fail when Citus is missing; elsewhere they skip.
 citus_rc=0
 PG_CONFIG=${PG_CONFIG:-$(command -v pg_config)} bash "$TI_TOP/test/scripts/citus.sh" || citus_rc=$?
 if [ "$citus_rc" = 3 ]; then
-	echo "Citus source not found beside the repository: 070_citus.pl cannot run"
+	echo "Citus source not found beside the repository: 070_citus.pl and 071_citus_ops.pl cannot run"
 elif [ "$citus_rc" != 0 ]; then
-	echo "building Citus failed: 070_citus.pl cannot run"
+	echo "building Citus failed: 070_citus.pl and 071_citus_ops.pl cannot run"
 fi
 work=$(ti_workdir)
 trap 'rm -rf "$work"' EXIT
