@@ -476,3 +476,13 @@ CREATE TRIGGER tenant_deleted AFTER DELETE ON tenant_isolation.tenant
 -- current_tenant(): executor.c refuses them without a context.
 CREATE FUNCTION tenant_isolation._current_tenant_uuid() RETURNS uuid
 	AS 'MODULE_PATHNAME', 'ti_current_tenant' LANGUAGE C STABLE PARALLEL SAFE;
+
+-- ==== issue 19: the tenant context inside a Citus router statement ====
+-- A Citus coordinator adds a call of this function, with an assertion it
+-- signed, to the WHERE of a single-shard SELECT; the worker's planner hook
+-- verifies it and runs that statement in its tenant (src/citus.c).  The
+-- call itself is true only inside the statement whose assertion was
+-- verified, 42501 anywhere else.  PARALLEL UNSAFE: the statement's context
+-- lives in the backend, not in state a parallel worker restores.
+CREATE FUNCTION tenant_isolation._worker_assertion(text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'ti_worker_assertion' LANGUAGE C STABLE PARALLEL UNSAFE;

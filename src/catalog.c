@@ -159,6 +159,7 @@ static Oid	ti_tenant_catalog_oid = InvalidOid;
 static Oid	ti_tenant_pkey_oid = InvalidOid;
 static Oid	ti_dependency_oid = InvalidOid;
 static Oid	ti_runtime_tenant_oid = InvalidOid;
+static Oid	ti_worker_assertion_oid = InvalidOid;	/* issue 19, citus.c */
 
 PG_FUNCTION_INFO_V1(ti_invalidate_rel);
 PG_FUNCTION_INFO_V1(ti_tenant_dependency);
@@ -332,7 +333,9 @@ ti_extension_present(void)
 	Oid			pkey_oid;
 	Oid			dependency_oid;
 	Oid			runtime_oid;
+	Oid			assertion_oid;
 	Oid			argtypes[1] = {UUIDOID};
+	Oid			textarg[1] = {TEXTOID};
 
 	if (ti_ext_state != 0)
 		return ti_ext_state > 0;
@@ -354,6 +357,9 @@ ti_extension_present(void)
 	runtime_oid = LookupFuncName(list_make2(makeString(TI_SCHEMA),
 											makeString("_current_tenant_uuid")),
 								 0, NULL, true);
+	assertion_oid = LookupFuncName(list_make2(makeString(TI_SCHEMA),
+											  makeString("_worker_assertion")),
+								   1, textarg, true);
 	/* Not cached while CREATE EXTENSION is half way: tables come later. */
 	if (!OidIsValid(protected_oid) || !OidIsValid(tenant_oid) ||
 		!OidIsValid(pkey_oid))
@@ -382,6 +388,7 @@ ti_extension_present(void)
 	ti_tenant_pkey_oid = pkey_oid;
 	ti_dependency_oid = dependency_oid;
 	ti_runtime_tenant_oid = runtime_oid;
+	ti_worker_assertion_oid = assertion_oid;
 	if (seq == ti_ext_seq)
 		ti_ext_state = 1;
 	return true;
@@ -786,6 +793,18 @@ Oid
 ti_runtime_tenant_func(void)
 {
 	return ti_extension_present() ? ti_runtime_tenant_oid : InvalidOid;
+}
+
+/*
+ * ti_worker_assertion_func
+ *		OID of tenant_isolation._worker_assertion(text), or InvalidOid
+ *		(before 1.1): the call that carries a Citus coordinator's assertion
+ *		inside a statement (citus.c).
+ */
+Oid
+ti_worker_assertion_func(void)
+{
+	return ti_extension_present() ? ti_worker_assertion_oid : InvalidOid;
 }
 
 /*

@@ -65,7 +65,61 @@
  *	  seconds for its role and database.  The worker replaces the activity
  *	  text of the session (pg_stat_activity) while the SET runs, so that
  *	  other sessions of the role do not read it there; log_statement = all
- *	  on a worker would log it (docs/scaling.md).
+ *	  on a worker would log it (docs/scaling.md).  A context that came from
+ *	  an assertion is never signed again (ti_mint_assertion), so a captured
+ *	  assertion cannot be renewed through a worker, which Citus lets route
+ *	  statements too: its use ends at its expiry.
+ *
+ * 2a. The context inside the statement (router reads).  The coordinated
+ *	  transaction costs a single-shard read two extra round trips (BEGIN
+ *	  with the SET, COMMIT).  So a SELECT of one protected distributed
+ *	  table, planned for one execution (planner.c's "used once": the simple
+ *	  protocol, a custom plan, EXPLAIN), gets two quals in its WHERE before
+ *	  Citus plans it: "<tenant column> = '<tenant>'" (unless the statement
+ *	  names the column itself), which makes it a fast-path router query,
+ *	  and "tenant_isolation._worker_assertion('<assertion>')" with a fresh
+ *	  assertion of the same form and MAC as above.  Citus deparses both into
+ *	  the SQL of the single task (it evaluates no function of a read-only
+ *	  query on the coordinator), and ti_citus_ExecutorStart leaves the
+ *	  statement alone: Citus sends it in one round trip.  On the worker the
+ *	  planner hook (ti_citus_plan_begin, before anything is planned) looks
+ *	  for the call among the top-level AND of the statement's WHERE,
+ *	  verifies the assertion exactly like the setting's check hook (same
+ *	  function), and makes its tenant the context of that statement until
+ *	  the execution of its plan ends (ExecutorEnd), the transaction or the
+ *	  subtransaction it was verified in ends, or the next statement is
+ *	  planned.  Why this holds:
+ *	  - Fail closed.  A call that does not verify (no key, another key,
+ *		expired, another role or database, altered, malformed), two calls,
+ *		or one that disagrees with a SET LOCAL in force is refused with
+ *		42501 and audited.  A call anywhere else (select list, subquery,
+ *		under OR) gives no context, so the shard is closed as without one,
+ *		and the call itself evaluates to 42501 outside the statement whose
+ *		assertion was verified (_worker_assertion): a plan that is kept and
+ *		run again, or a lone call, does not pass.
+ *	  - X's assertion never opens Y's rows.  The worker adds its own
+ *		tenant qual (planner.c) from the context, i.e. X, as a security
+ *		barrier, and the guard trigger and WITH CHECK hold writes to X; a
+ *		statement that carries X's assertion and names Y's tenant_id (or
+ *		is routed to Y's shard) sees nothing of Y.
+ *	  - The tenant cannot change inside a statement: an assertion of
+ *		another tenant planned while a plan runs (a function of the
+ *		statement), or a SET LOCAL of another tenant while one is in force,
+ *		is refused.  A SET LOCAL left on the worker connections of the
+ *		transaction by an earlier statement of another tenant (or by a
+ *		rolled-back savepoint) makes the coordinator send the current one
+ *		too, so the two agree.
+ *	  - The plan that carries the assertion is the first to start after
+ *		its planning (ti_citus_ExecutorStart says why that is exact): a
+ *		plan the plan cache keeps (generic) never carries one and takes
+ *		the coordinated transaction; its cost is raised so that the plan
+ *		cache prefers custom plans for such statements.
+ *	  Exposure: the worker's pg_stat_activity shows the statement with the
+ *	  MAC replaced once it is verified (a window of parse analysis before);
+ *	  log_statement = all, log_min_error_statement and auto_explain on a
+ *	  worker log the whole assertion; pg_stat_statements stores the
+ *	  statement with its constants replaced.  Writes, multi-shard
+ *	  statements, joins and generic plans keep the coordinated transaction.
  *
  * 3. DDL of protect_table on a distributed table.  Citus refuses ALTER
  *	  COLUMN ... SET/DROP DEFAULT on the distribution column when it
@@ -137,16 +191,20 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_policy.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/parsenodes.h"
+#include "parser/parse_oper.h"
 #include "parser/parsetree.h"
 #include "pgstat.h"
 #include "storage/fd.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -201,13 +259,45 @@ static TiWorkerExtra *ti_worker_extra = NULL;
 static bool ti_sent = false;
 static pg_uuid_t ti_sent_tenant;
 static pg_time_t ti_sent_expiry = 0;
+static bool ti_sent_in_xact = false;	/* a SET LOCAL went out in this xact */
+
+/*
+ * Statement assertions (part 2a of the header).  Coordinator side: the
+ * Query that got one in the running planner() call, and then its plan,
+ * until that plan starts executing.
+ */
+static Query *ti_coord_query = NULL;
+static Query *ti_coord_generic_query = NULL;
+static PlannedStmt *ti_coord_plan = NULL;
+static pg_uuid_t ti_coord_tenant;
+
+/* Worker side: the verified assertion of the statement being run. */
+#define TI_ASSERTION_MAX	192
+static struct
+{
+	bool		active;
+	pg_uuid_t	tenant;
+	long long	expiry;
+	SubTransactionId subid;		/* where it was verified */
+	Query	   *query;			/* its Query while planner() runs */
+	PlannedStmt *plan;			/* then its plan (as planned) */
+	QueryDesc  *qd;				/* then its execution, until ExecutorEnd */
+	char		assertion[TI_ASSERTION_MAX];
+} ti_stmt;
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static int	ti_run_depth = 0;	/* ExecutorRun calls in progress */
 static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
 static List *ti_distribute_nest = NIL;	/* GUC nest levels, innermost first */
 static fmgr_hook_type prev_fmgr_hook = NULL;
 
 static void ti_citus_ExecutorStart(QueryDesc *queryDesc, int eflags);
+static void ti_citus_ExecutorEnd(QueryDesc *queryDesc);
+static void ti_stmt_clear(void);
+static void ti_citus_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
+								 uint64 count, bool execute_once);
 static bool ti_worker_context_check(char **newval, void **extra, GucSource source);
 static void ti_worker_context_assign(const char *newval, void *extra);
 static void ti_citus_xact_callback(XactEvent event, void *arg);
@@ -411,13 +501,77 @@ ti_read_cluster_key(size_t *len, const char **why)
 }
 
 /*
+ * ti_cluster_key
+ *		The key, read again only when the file's stat() changes (path,
+ *		device, inode, size, mode, modification and change times), so that
+ *		a statement does not open the file on every node it touches.  A
+ *		rotated or re-permissioned file is read (and checked) again at the
+ *		next use.  The bytes stay in this backend's memory, as the file's
+ *		contents are in the page cache; they are wiped when replaced.
+ */
+static unsigned char *ti_key_cache = NULL;
+static size_t ti_key_cache_len = 0;
+static char ti_key_cache_path[MAXPGPATH];
+static struct stat ti_key_cache_st;
+
+static const unsigned char *
+ti_cluster_key(size_t *len, const char **why)
+{
+	struct stat st;
+	unsigned char *key;
+
+	if (ti_cluster_key_file != NULL && ti_cluster_key_file[0] != '\0' &&
+		stat(ti_cluster_key_file, &st) == 0)
+	{
+		if (ti_key_cache != NULL &&
+			strcmp(ti_key_cache_path, ti_cluster_key_file) == 0 &&
+			st.st_dev == ti_key_cache_st.st_dev &&
+			st.st_ino == ti_key_cache_st.st_ino &&
+			st.st_size == ti_key_cache_st.st_size &&
+			st.st_mode == ti_key_cache_st.st_mode &&
+			st.st_mtim.tv_sec == ti_key_cache_st.st_mtim.tv_sec &&
+			st.st_mtim.tv_nsec == ti_key_cache_st.st_mtim.tv_nsec &&
+			st.st_ctim.tv_sec == ti_key_cache_st.st_ctim.tv_sec &&
+			st.st_ctim.tv_nsec == ti_key_cache_st.st_ctim.tv_nsec)
+		{
+			*len = ti_key_cache_len;
+			return ti_key_cache;
+		}
+	}
+	else
+		memset(&st, 0, sizeof(st));
+	if (ti_key_cache != NULL)
+	{
+		explicit_bzero(ti_key_cache, ti_key_cache_len);
+		pfree(ti_key_cache);
+		ti_key_cache = NULL;
+	}
+	key = ti_read_cluster_key(len, why);
+	if (key == NULL)
+		return NULL;
+	if (st.st_ino != 0 && strlen(ti_cluster_key_file) < MAXPGPATH)
+	{
+		ti_key_cache = MemoryContextAlloc(TopMemoryContext, *len);
+		memcpy(ti_key_cache, key, *len);
+		ti_key_cache_len = *len;
+		strlcpy(ti_key_cache_path, ti_cluster_key_file, MAXPGPATH);
+		ti_key_cache_st = st;
+		explicit_bzero(key, *len);
+		pfree(key);
+		return ti_key_cache;
+	}
+	/* not cacheable (the file changed or vanished under us): used once */
+	return key;
+}
+
+/*
  * ti_assertion_mac
  *		Hex HMAC-SHA256 of "<body>.<database>.<role>" (65 bytes with NUL).
  */
 static bool
 ti_assertion_mac(const char *body, Oid roleid, char *hex, const char **why)
 {
-	unsigned char *key;
+	const unsigned char *key;
 	size_t		keylen;
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
@@ -431,15 +585,13 @@ ti_assertion_mac(const char *body, Oid roleid, char *hex, const char **why)
 		*why = "unknown database or role";
 		return false;
 	}
-	key = ti_read_cluster_key(&keylen, why);
+	key = ti_cluster_key(&keylen, why);
 	if (key == NULL)
 		return false;
 	initStringInfo(&msg);
 	appendStringInfo(&msg, "%s.%s.%s", body, db, role);
 	ok = HMAC(EVP_sha256(), key, (int) keylen, (unsigned char *) msg.data,
 			  msg.len, mac, &maclen) != NULL && maclen == 32;
-	explicit_bzero(key, keylen);
-	pfree(key);
 	pfree(msg.data);
 	if (!ok)
 	{
@@ -463,7 +615,19 @@ ti_mint_assertion(const pg_uuid_t *tenant, pg_time_t *expiry)
 	char		mac[65];
 	char	   *body;
 	const char *why = NULL;
+	pg_uuid_t	asserted;
 
+	/*
+	 * A context that came from an assertion is never signed again: a
+	 * captured assertion could otherwise be renewed through a worker (Citus
+	 * routes statements from workers too) for as long as anyone liked.
+	 */
+	if (ti_citus_worker_context(&asserted) &&
+		memcmp(&asserted, tenant, sizeof(asserted)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a tenant context asserted by a Citus coordinator cannot be passed on"),
+				 errhint("Run distributed statements through the coordinator.")));
 	if (!pg_strong_random(nonce, sizeof(nonce)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
@@ -497,6 +661,67 @@ ti_worker_context_refuse(TiWorkerExtra *x, const char *why)
 }
 
 /*
+ * ti_verify_assertion
+ *		Parse "v1.<tenant>.<expiry>.<nonce>.<mac>" and, unless parse_only,
+ *		check its MAC for this database and the current role and its expiry.
+ *		On failure *why says why (never the value).  Shared by the setting
+ *		(SET LOCAL) and by the statement form (part 2a), so both accept
+ *		exactly the same assertions.
+ */
+static bool
+ti_verify_assertion(const char *value, bool parse_only, pg_uuid_t *tenant,
+					long long *expiry, const char **why)
+{
+	char	   *copy;
+	char	   *parts[5];
+	char	   *p;
+	int			n = 0;
+	char		mac[65];
+	char	   *end;
+	char	   *body;
+
+	*why = "invalid tenant context assertion";
+	if (strlen(value) >= TI_ASSERTION_MAX)
+		return false;
+	copy = pstrdup(value);
+	p = copy;
+	while (n < 5)
+	{
+		parts[n++] = p;
+		p = strchr(p, '.');
+		if (p == NULL)
+			break;
+		*p++ = '\0';
+	}
+	if (n != 5 || p != NULL || strcmp(parts[0], "v1") != 0 ||
+		!ti_uuid_from_cstring(parts[1], tenant) || strlen(parts[3]) != 16 ||
+		strlen(parts[4]) != 64)
+		return false;
+	errno = 0;
+	*expiry = strtoll(parts[2], &end, 10);
+	if (errno != 0 || *end != '\0' || end == parts[2])
+		return false;
+	if (parse_only)
+		return true;
+	/* MAC over the part before the MAC, for this database and role */
+	body = psprintf("%s.%s.%s.%s", parts[0], parts[1], parts[2], parts[3]);
+	if (!ti_assertion_mac(body, GetUserId(), mac, why))
+	{
+		*why = psprintf("cannot verify the tenant context assertion: %s", *why);
+		return false;
+	}
+	*why = "invalid tenant context assertion";
+	if (CRYPTO_memcmp(mac, parts[4], 64) != 0)
+		return false;
+	if (*expiry < (long long) time(NULL))
+	{
+		*why = "the tenant context assertion has expired";
+		return false;
+	}
+	return true;
+}
+
+/*
  * ti_worker_context_check
  *		Verify an assertion (worker side).  '' means none.
  */
@@ -504,14 +729,8 @@ static bool
 ti_worker_context_check(char **newval, void **extra, GucSource source)
 {
 	TiWorkerExtra *x;
-	char	   *copy;
-	char	   *parts[5];
-	char	   *p;
-	int			n = 0;
-	char		mac[65];
 	const char *why = NULL;
 	long long	expiry;
-	char	   *end;
 	pg_uuid_t	tenant;
 
 	x = (TiWorkerExtra *) malloc(sizeof(TiWorkerExtra));
@@ -539,37 +758,19 @@ ti_worker_context_check(char **newval, void **extra, GucSource source)
 		/* the assertion must not stay readable in pg_stat_activity */
 		pgstat_report_activity(STATE_RUNNING, TI_WORKER_REDACTED);
 	}
-
-	copy = pstrdup(*newval);
-	p = copy;
-	while (n < 5)
-	{
-		parts[n++] = p;
-		p = strchr(p, '.');
-		if (p == NULL)
-			break;
-		*p++ = '\0';
-	}
-	if (n != 5 || p != NULL || strcmp(parts[0], "v1") != 0 ||
-		!ti_uuid_from_cstring(parts[1], &tenant) || strlen(parts[3]) != 16 ||
-		strlen(parts[4]) != 64)
-		return ti_worker_context_refuse(x, "invalid tenant context assertion");
-	errno = 0;
-	expiry = strtoll(parts[2], &end, 10);
-	if (errno != 0 || *end != '\0' || end == parts[2])
-		return ti_worker_context_refuse(x, "invalid tenant context assertion");
-	/* MAC over the part before the MAC, for this database and role */
-	if (!InitializingParallelWorker)
-	{
-		char	   *body = psprintf("%s.%s.%s.%s", parts[0], parts[1], parts[2], parts[3]);
-
-		if (!ti_assertion_mac(body, GetUserId(), mac, &why))
-			return ti_worker_context_refuse(x, psprintf("cannot verify the tenant context assertion: %s", why));
-	}
-	if (!InitializingParallelWorker && CRYPTO_memcmp(mac, parts[4], 64) != 0)
-		return ti_worker_context_refuse(x, "invalid tenant context assertion");
-	if (!InitializingParallelWorker && expiry < (long long) time(NULL))
-		return ti_worker_context_refuse(x, "the tenant context assertion has expired");
+	if (!ti_verify_assertion(*newval, InitializingParallelWorker, &tenant,
+							 &expiry, &why))
+		return ti_worker_context_refuse(x, why);
+	/*
+	 * A statement's own assertion (part 2a) is never overridden while a
+	 * plan runs; a SET issued as a statement of its own ends the previous
+	 * statement's assertion (its portal may not be dropped yet).
+	 */
+	if (ti_stmt.active && ti_run_depth > 0 &&
+		memcmp(&ti_stmt.tenant, &tenant, sizeof(tenant)) != 0)
+		return ti_worker_context_refuse(x, "conflicting tenant context assertions");
+	if (ti_stmt.active && ti_run_depth == 0)
+		ti_stmt_clear();
 	x->has = true;
 	x->tenant = tenant;
 	*extra = x;
@@ -589,6 +790,12 @@ ti_worker_context_assign(const char *newval, void *extra)
 bool
 ti_citus_worker_context(pg_uuid_t *tenant)
 {
+	if (ti_stmt.active)
+	{
+		if (tenant)
+			*tenant = ti_stmt.tenant;
+		return true;
+	}
 	if (ti_worker_extra == NULL || !ti_worker_extra->has)
 		return false;
 	if (tenant)
@@ -605,7 +812,7 @@ ti_citus_worker_context(pg_uuid_t *tenant)
 bool
 ti_citus_context_asserted(void)
 {
-	return ti_worker_extra != NULL && ti_worker_extra->has;
+	return ti_stmt.active || (ti_worker_extra != NULL && ti_worker_extra->has);
 }
 
 /*
@@ -630,6 +837,363 @@ ti_plan_touches_protected_citus(PlannedStmt *stmt)
 }
 
 /*
+ * Statement assertions (part 2a of the header).
+ */
+
+/*
+ * ti_collect_assertions
+ *		The calls of _worker_assertion(text) among the top-level AND of a
+ *		qual, with their (Const) argument.  Anything else in the qual is
+ *		ignored: only a call the whole WHERE depends on carries a context.
+ */
+static void
+ti_collect_assertions(Node *qual, Oid fn, List **found, int *count)
+{
+	if (qual == NULL)
+		return;
+	if (IsA(qual, List))
+	{
+		ListCell   *lc;
+
+		foreach(lc, (List *) qual)
+			ti_collect_assertions(lfirst(lc), fn, found, count);
+		return;
+	}
+	if (is_andclause(qual))
+	{
+		ti_collect_assertions((Node *) ((BoolExpr *) qual)->args, fn, found, count);
+		return;
+	}
+	if (IsA(qual, FuncExpr) && ((FuncExpr *) qual)->funcid == fn)
+	{
+		FuncExpr   *f = (FuncExpr *) qual;
+
+		(*count)++;
+		if (list_length(f->args) == 1 && IsA(linitial(f->args), Const) &&
+			!((Const *) linitial(f->args))->constisnull)
+			*found = lappend(*found, linitial(f->args));
+	}
+}
+
+/*
+ * ti_stmt_refuse
+ *		Refuse a statement's assertion: audited, 42501, never echoed.
+ */
+static void
+ti_stmt_refuse(const char *why)
+{
+	ti_audit("denied_worker_context", "statement", ERRCODE_INSUFFICIENT_PRIVILEGE, why);
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s", why)));
+}
+
+/*
+ * ti_stmt_redact_activity
+ *		Replace the MAC of the statement's assertion in this backend's
+ *		pg_stat_activity text (the rest of the statement stays readable).
+ */
+static void
+ti_stmt_redact_activity(const char *assertion)
+{
+	const char *mac = strrchr(assertion, '.');
+	const char *hit;
+	StringInfoData buf;
+	const char *from;
+
+	if (debug_query_string == NULL || mac == NULL || strlen(mac + 1) != 64)
+		return;
+	mac++;
+	hit = strstr(debug_query_string, mac);
+	if (hit == NULL)
+		return;
+	initStringInfo(&buf);
+	from = debug_query_string;
+	while (hit != NULL)
+	{
+		appendBinaryStringInfo(&buf, from, hit - from);
+		appendStringInfoString(&buf, "<redacted>");
+		from = hit + 64;
+		hit = strstr(from, mac);
+	}
+	appendStringInfoString(&buf, from);
+	pgstat_report_activity(STATE_RUNNING, buf.data);
+	pfree(buf.data);
+}
+
+/*
+ * ti_stmt_clear
+ *		The statement's assertion is no longer in force.
+ */
+static void
+ti_stmt_clear(void)
+{
+	if (ti_stmt.active)
+		explicit_bzero(ti_stmt.assertion, sizeof(ti_stmt.assertion));
+	ti_stmt.active = false;
+	ti_stmt.query = NULL;
+	ti_stmt.plan = NULL;
+	ti_stmt.qd = NULL;
+}
+
+/*
+ * ti_var_in_qual
+ *		Does the qual reference column attno of the query's only relation?
+ */
+typedef struct
+{
+	AttrNumber	attno;
+} TiVarSearch;
+
+static bool
+ti_var_in_qual_walker(Node *node, TiVarSearch *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *v = (Var *) node;
+
+		return v->varno == 1 && v->varlevelsup == 0 &&
+			(v->varattno == ctx->attno || v->varattno == 0);
+	}
+	return expression_tree_walker(node, ti_var_in_qual_walker, ctx);
+}
+
+/*
+ * ti_coord_add_assertion
+ *		Coordinator side: give an eligible statement its tenant as a Const
+ *		of the distribution column and the assertion, as quals of its WHERE.
+ */
+static TiRelInfo *
+ti_coord_eligible(Query *parse, pg_uuid_t *tenant)
+{
+	RangeTblEntry *rte;
+	TiRelInfo  *info;
+	Var		   *key;
+
+	/* one protected distributed table, a plain SELECT: a single task */
+	if (parse->commandType != CMD_SELECT || parse->utilityStmt != NULL ||
+		list_length(parse->rtable) != 1 || parse->cteList != NIL ||
+		parse->hasSubLinks || parse->setOperations != NULL ||
+		parse->rowMarks != NIL || parse->hasModifyingCTE ||
+		parse->jointree == NULL || IsParallelWorker())
+		return NULL;
+	rte = linitial_node(RangeTblEntry, parse->rtable);
+	if (rte->rtekind != RTE_RELATION || rte->tablesample != NULL)
+		return NULL;
+	if (!ti_context_get(tenant))
+		return NULL;
+	info = ti_lookup_rel(rte->relid);
+	if (!info->is_protected || !citus.is_citus_table(rte->relid))
+		return NULL;
+	key = citus.dist_partition_key(rte->relid);
+	if (key == NULL || key->varattno != info->tenant_attno)
+		return NULL;
+	return info;
+}
+
+static void
+ti_coord_add_assertion(Query *parse, Oid fn)
+{
+	TiRelInfo  *info;
+	pg_uuid_t	tenant;
+	pg_uuid_t  *val;
+	pg_time_t	expiry;
+	char	   *assertion;
+	List	   *ands = NIL;
+	Node	   *quals;
+	TiVarSearch search;
+
+	info = ti_coord_eligible(parse, &tenant);
+	if (info == NULL)
+		return;
+
+	assertion = ti_mint_assertion(&tenant, &expiry);
+	quals = parse->jointree->quals;
+	if (quals != NULL && is_andclause(quals))
+		ands = list_copy(((BoolExpr *) quals)->args);
+	else if (quals != NULL)
+		ands = list_make1(quals);
+
+	/*
+	 * The tenant as a Const of the distribution column lets Citus route by
+	 * its fast path (no standard planning on the coordinator); Citus takes
+	 * it only when the column appears once, so a statement that names the
+	 * column keeps what it wrote (and is routed by it; the worker scopes).
+	 */
+	search.attno = info->tenant_attno;
+	if (!ti_var_in_qual_walker(quals, &search))
+	{
+		Var		   *var = makeVar(1, info->tenant_attno, UUIDOID, -1, InvalidOid, 0);
+		OpExpr	   *op;
+		static Oid	uuid_eq = InvalidOid;
+
+		val = (pg_uuid_t *) palloc(sizeof(pg_uuid_t));
+		*val = tenant;
+		if (!OidIsValid(uuid_eq))
+			uuid_eq = OpernameGetOprid(list_make2(makeString("pg_catalog"),
+												  makeString("=")),
+									   UUIDOID, UUIDOID);
+		op = (OpExpr *) make_opclause(uuid_eq, BOOLOID, false, (Expr *) var,
+									  (Expr *) makeConst(UUIDOID, -1, InvalidOid, UUID_LEN,
+														 UUIDPGetDatum(val), false, false),
+									  InvalidOid, InvalidOid);
+		op->opfuncid = F_UUID_EQ;
+		ands = lappend(ands, op);
+	}
+	ands = lappend(ands,
+				   makeFuncExpr(fn, BOOLOID,
+								list_make1(makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+													 CStringGetTextDatum(assertion),
+													 false, false)),
+								InvalidOid, DEFAULT_COLLATION_OID,
+								COERCE_EXPLICIT_CALL));
+	parse->jointree->quals = (list_length(ands) == 1) ? linitial(ands) :
+		(Node *) makeBoolExpr(AND_EXPR, ands, -1);
+	ti_coord_query = parse;
+	ti_coord_tenant = tenant;
+}
+
+/*
+ * ti_citus_plan_begin
+ *		From the planner hook, before Citus plans.  Worker side: a statement
+ *		that carries an assertion is verified, and its tenant becomes the
+ *		context of that statement.  Coordinator side: a statement planned
+ *		for one execution (used_once, see planner.c) that reads one
+ *		protected distributed table gets an assertion.
+ */
+void
+ti_citus_plan_begin(Query *parse, bool used_once, bool top)
+{
+	Oid			fn;
+	List	   *found = NIL;
+	int			count = 0;
+
+	if (parse->commandType == CMD_UTILITY || !ti_citus_active())
+		return;
+	fn = ti_worker_assertion_func();
+	if (!OidIsValid(fn))
+		return;
+
+	if (parse->jointree != NULL)
+		ti_collect_assertions(parse->jointree->quals, fn, &found, &count);
+	if (count > 0)
+	{
+		const char *why = NULL;
+		char	   *value;
+		pg_uuid_t	tenant;
+		long long	expiry;
+
+		if (count != 1 || list_length(found) != 1)
+			ti_stmt_refuse("a statement may carry one tenant context assertion");
+		value = TextDatumGetCString(((Const *) linitial(found))->constvalue);
+		if (!ti_verify_assertion(value, false, &tenant, &expiry, &why))
+			ti_stmt_refuse(why);
+		/*
+		 * Another statement's assertion may still be in force when its
+		 * portal is not yet dropped (the extended protocol drops the
+		 * unnamed portal at the next Bind): a new statement, planned while
+		 * no plan runs, replaces it.  Planned while a plan runs (a function
+		 * of the running statement), it must not change the tenant of the
+		 * running statement; nor may it disagree with a SET LOCAL in force.
+		 */
+		if ((ti_stmt.active && ti_run_depth > 0 &&
+			 memcmp(&ti_stmt.tenant, &tenant, sizeof(tenant)) != 0) ||
+			(ti_worker_extra != NULL && ti_worker_extra->has &&
+			 memcmp(&ti_worker_extra->tenant, &tenant, sizeof(tenant)) != 0))
+			ti_stmt_refuse("conflicting tenant context assertions");
+		ti_stmt_redact_activity(value);
+		ti_stmt.active = true;
+		ti_stmt.tenant = tenant;
+		ti_stmt.expiry = expiry;
+		ti_stmt.subid = GetCurrentSubTransactionId();
+		ti_stmt.query = parse;
+		ti_stmt.plan = NULL;
+		ti_stmt.qd = NULL;
+		strlcpy(ti_stmt.assertion, value, sizeof(ti_stmt.assertion));
+		explicit_bzero(value, strlen(value));
+		return;
+	}
+
+	/* a new statement, planned while no plan runs, ends the previous one's */
+	if (top && ti_run_depth == 0 && ti_stmt.active && ti_stmt.plan != NULL)
+		ti_stmt_clear();
+
+	if (top && used_once)
+		ti_coord_add_assertion(parse, fn);
+	else if (top)
+	{
+		pg_uuid_t	tenant;
+
+		/*
+		 * A generic plan of such a statement (the plan cache's, for a
+		 * prepared statement with parameters) cannot carry an assertion: it
+		 * takes the coordinated transaction.  Its cost is raised so that
+		 * the plan cache keeps choosing custom plans, which carry one.
+		 * (Citus raises it much further itself for a generic plan whose
+		 * shards it cannot prune without the parameters; it does not for
+		 * one that names the distribution column as a parameter.)
+		 */
+		if (ti_coord_eligible(parse, &tenant) != NULL)
+			ti_coord_generic_query = parse;
+	}
+}
+
+/*
+ * ti_citus_plan_end
+ *		The planner() call of ti_citus_plan_begin returned this plan.
+ */
+void
+ti_citus_plan_end(Query *parse, PlannedStmt *result)
+{
+	if (ti_stmt.active && ti_stmt.query == parse && ti_stmt.plan == NULL)
+	{
+		ti_stmt.plan = result;
+		ti_stmt.query = NULL;
+	}
+	if (ti_coord_generic_query == parse && parse != NULL)
+	{
+		if (result->planTree != NULL)
+			result->planTree->total_cost += 1.0e9;
+		ti_coord_generic_query = NULL;
+	}
+	if (ti_coord_query == parse && parse != NULL)
+	{
+		ti_coord_plan = result;
+		ti_coord_query = NULL;
+	}
+}
+
+/*
+ * _worker_assertion(text) RETURNS boolean
+ *		What the call evaluates to in the statement that carries it: true
+ *		when its argument is the assertion verified for this very statement
+ *		and still valid, 42501 otherwise (a plan kept and run again later,
+ *		the call anywhere else, or on its own).
+ */
+PG_FUNCTION_INFO_V1(ti_worker_assertion);
+
+Datum
+ti_worker_assertion(PG_FUNCTION_ARGS)
+{
+	char	   *value;
+	bool		ok;
+
+	if (PG_ARGISNULL(0))
+		ti_stmt_refuse("invalid tenant context assertion");
+	value = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ok = ti_stmt.active && strlen(value) == strlen(ti_stmt.assertion) &&
+		CRYPTO_memcmp(value, ti_stmt.assertion, strlen(value)) == 0;
+	explicit_bzero(value, strlen(value));
+	if (!ok)
+		ti_stmt_refuse("the tenant context assertion is not the one of this statement");
+	if (ti_stmt.expiry < (long long) time(NULL))
+		ti_stmt_refuse("the tenant context assertion has expired");
+	PG_RETURN_BOOL(true);
+}
+
+/*
  * ti_citus_ExecutorStart
  *		Hand the context to Citus for the workers (part 2 of the header).
  */
@@ -638,6 +1202,18 @@ ti_citus_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	pg_uuid_t	tenant;
 
+	/*
+	 * Which plan carries an assertion (part 2a).  The plan cache hands the
+	 * executor a copy of the plan it planned, so the plan is not known by
+	 * its address: it is the first plan to start after the planner() call
+	 * that gave its statement the assertion.  Planning and starting are
+	 * adjacent (the simple protocol, Bind of the extended one, SPI and
+	 * EXECUTE plan a statement and start it before anything else runs), and
+	 * every ExecutorStart consumes the mark, so a plan that starts later
+	 * (one kept by the plan cache, whatever it carries) takes the
+	 * coordinated transaction; should it carry another tenant's assertion,
+	 * the worker refuses it against the SET LOCAL of the current tenant.
+	 */
 	if (!IsParallelWorker() && queryDesc->plannedstmt &&
 		queryDesc->plannedstmt->commandType != CMD_UTILITY &&
 		ti_extension_present() && ti_citus_active() &&
@@ -645,32 +1221,94 @@ ti_citus_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		ti_plan_touches_protected_citus(queryDesc->plannedstmt))
 	{
 		pg_time_t	now = (pg_time_t) time(NULL);
+		bool		carried;
 
-		citus.use_coordinated_transaction();
-		if (!ti_sent || memcmp(&ti_sent_tenant, &tenant, sizeof(tenant)) != 0 ||
-			ti_sent_expiry - now < ti_worker_context_ttl / 2)
+		/*
+		 * A plan whose statement carries the assertion (part 2a) needs no
+		 * coordinated transaction, unless a SET LOCAL of another tenant
+		 * (or one a rolled-back savepoint may have left) is in force on the
+		 * worker connections of this transaction: then the current one is
+		 * sent too, since a worker refuses two that disagree.
+		 */
+		carried = ti_coord_plan != NULL &&
+			memcmp(&ti_coord_tenant, &tenant, sizeof(tenant)) == 0;
+		if (!carried ||
+			(ti_sent_in_xact &&
+			 (!ti_sent || memcmp(&ti_sent_tenant, &tenant, sizeof(tenant)) != 0)))
 		{
-			pg_time_t	expiry;
-			char	   *assertion = ti_mint_assertion(&tenant, &expiry);
-			VariableSetStmt *set = makeNode(VariableSetStmt);
-			char	   *cmd;
+			citus.use_coordinated_transaction();
+			if (!ti_sent || memcmp(&ti_sent_tenant, &tenant, sizeof(tenant)) != 0 ||
+				ti_sent_expiry - now < ti_worker_context_ttl / 2)
+			{
+				pg_time_t	expiry;
+				char	   *assertion = ti_mint_assertion(&tenant, &expiry);
+				VariableSetStmt *set = makeNode(VariableSetStmt);
+				char	   *cmd;
 
-			set->kind = VAR_SET_VALUE;
-			set->name = TI_WORKER_CONTEXT_GUC;
-			set->is_local = true;
-			cmd = psprintf("SET LOCAL %s = %s", TI_WORKER_CONTEXT_GUC,
-						   quote_literal_cstr(assertion));
-			citus.propagate_set_local(set, cmd);
-			ti_sent = true;
-			ti_sent_tenant = tenant;
-			ti_sent_expiry = expiry;
+				set->kind = VAR_SET_VALUE;
+				set->name = TI_WORKER_CONTEXT_GUC;
+				set->is_local = true;
+				cmd = psprintf("SET LOCAL %s = %s", TI_WORKER_CONTEXT_GUC,
+							   quote_literal_cstr(assertion));
+				citus.propagate_set_local(set, cmd);
+				ti_sent = true;
+				ti_sent_in_xact = true;
+				ti_sent_tenant = tenant;
+				ti_sent_expiry = expiry;
+			}
 		}
 	}
+
+	/* whatever starts now is not the plan planned last (see above) */
+	ti_coord_plan = NULL;
+	/* worker side: the same adjacency names the statement's execution */
+	if (ti_stmt.active && ti_stmt.plan != NULL && ti_stmt.qd == NULL)
+		ti_stmt.qd = queryDesc;
 
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/*
+ * ti_citus_ExecutorRun
+ *		Count running plans (for ti_citus_plan_begin).
+ */
+static void
+ti_citus_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
+					 uint64 count, bool execute_once)
+{
+	ti_run_depth++;
+	PG_TRY();
+	{
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	}
+	PG_FINALLY();
+	{
+		ti_run_depth--;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * ti_citus_ExecutorEnd
+ *		A statement's assertion ends with the execution of its plan.
+ */
+static void
+ti_citus_ExecutorEnd(QueryDesc *queryDesc)
+{
+	bool		mine = ti_stmt.active && ti_stmt.qd == queryDesc;
+
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+	if (mine)
+		ti_stmt_clear();
 }
 
 /*
@@ -807,6 +1445,7 @@ ti_citus_copy_from_context(Oid relid)
 								  psprintf("SET LOCAL %s = %s", TI_WORKER_CONTEXT_GUC,
 										   quote_literal_cstr(assertion)));
 		ti_sent = true;
+		ti_sent_in_xact = true;
 		ti_sent_tenant = tenant;
 		ti_sent_expiry = expiry;
 	}
@@ -823,6 +1462,11 @@ ti_citus_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			ti_sent = false;
+			ti_sent_in_xact = false;
+			ti_coord_query = NULL;
+			ti_coord_generic_query = NULL;
+			ti_coord_plan = NULL;
+			ti_stmt_clear();
 			list_free(ti_distribute_nest);
 			ti_distribute_nest = NIL;
 			break;
@@ -831,13 +1475,21 @@ ti_citus_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-/* A rolled-back savepoint takes Citus' SET LOCAL state with it: send again. */
+/*
+ * A rolled-back savepoint takes Citus' SET LOCAL state with it: send again
+ * (and ti_sent_in_xact stays set: what the workers hold is unknown now).  A
+ * statement assertion verified in the aborted subtransaction ends.
+ */
 static void
 ti_citus_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						  SubTransactionId parentSubid, void *arg)
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
 		ti_sent = false;
+		if (ti_stmt.active && ti_stmt.subid == mySubid)
+			ti_stmt_clear();
+	}
 }
 
 /*
@@ -1041,11 +1693,13 @@ ti_citus_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 }
 
 /*
- * ti_citus_init
- *		Settings and hooks; called from _PG_init.
+ * ti_citus_define_gucs
+ *		Settings; called from _PG_init before the prefix is reserved (a
+ *		setting defined after MarkGUCPrefixReserved loses the value the
+ *		configuration file gave it until the next reload).
  */
 void
-ti_citus_init(void)
+ti_citus_define_gucs(void)
 {
 	DefineCustomStringVariable("tenant_isolation.cluster_key_file",
 							   "File holding the key that signs tenant contexts sent to Citus workers.",
@@ -1071,13 +1725,25 @@ ti_citus_init(void)
 							   PGC_USERSET,
 							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
 							   ti_worker_context_check, ti_worker_context_assign, NULL);
+}
 
+/*
+ * ti_citus_init
+ *		Hooks; called from _PG_init.
+ */
+void
+ti_citus_init(void)
+{
 	prev_needs_fmgr_hook = needs_fmgr_hook;
 	needs_fmgr_hook = ti_citus_needs_fmgr_hook;
 	prev_fmgr_hook = fmgr_hook;
 	fmgr_hook = ti_citus_fmgr_hook;
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = ti_citus_ExecutorStart;
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = ti_citus_ExecutorEnd;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = ti_citus_ExecutorRun;
 	RegisterXactCallback(ti_citus_xact_callback, NULL);
 	RegisterSubXactCallback(ti_citus_subxact_callback, NULL);
 }

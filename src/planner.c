@@ -471,12 +471,18 @@ ti_planner(Query *parse, const char *query_string, int cursorOptions,
 		/* Citus routes an INSERT by its tenant column (citus.c) */
 		if (parse->commandType == CMD_INSERT && ti_extension_present())
 			ti_citus_fill_tenant_column(parse);
+		/* Citus: the context carried inside the statement (citus.c) */
+		if (ti_extension_present())
+			ti_citus_plan_begin(parse, !ti_plan_runtime_tenant,
+								ti_planner_depth == 1);
 		if (prev_planner_hook)
 			result = prev_planner_hook(parse, query_string, cursorOptions,
 									   boundParams);
 		else
 			result = standard_planner(parse, query_string, cursorOptions,
 									  boundParams);
+		if (ti_extension_present())
+			ti_citus_plan_end(parse, result);
 		if (ti_plan_role_dependent)
 			result->dependsOnRole = true;
 		if ((result->commandType == CMD_INSERT || result->hasModifyingCTE) &&

@@ -52,6 +52,7 @@ _PG_init(void)
 	ti_limits_init();
 	ti_keys_init();
 	ti_provision_init();
+	ti_citus_define_gucs();
 	MarkGUCPrefixReserved("tenant_isolation");
 
 	ti_install_shmem_hooks();

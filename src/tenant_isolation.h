@@ -136,6 +136,7 @@ extern bool ti_tenant_status(const pg_uuid_t *tenant, bool *active);
 extern Oid	ti_admin_role_oid(void);
 extern Oid	ti_dependency_func(void);
 extern Oid	ti_runtime_tenant_func(void);
+extern Oid	ti_worker_assertion_func(void);
 
 /* planner.c */
 extern void ti_install_planner_hooks(void);
@@ -199,6 +200,7 @@ extern bool ti_unscoped_allowed(void);
 
 /* citus.c: Citus coordinators and workers */
 extern void ti_citus_init(void);
+extern void ti_citus_define_gucs(void);
 extern bool ti_citus_is_distributed(Oid relid);
 extern Oid	ti_citus_shell_of(Oid relid);
 extern bool ti_citus_worker_protected(Oid relid, Oid shell, char *tenant_column);
@@ -209,6 +211,9 @@ extern bool ti_citus_internal_ddl(Node *parsetree, int *nestlevel);
 extern void ti_citus_internal_ddl_done(int nestlevel);
 struct Query;
 extern void ti_citus_fill_tenant_column(struct Query *parse);
+struct PlannedStmt;
+extern void ti_citus_plan_begin(struct Query *parse, bool used_once, bool top);
+extern void ti_citus_plan_end(struct Query *parse, struct PlannedStmt *result);
 extern void ti_citus_copy_from_context(Oid relid);
 extern bool ti_citus_schema_sharding_begin(int *nestlevel);
 extern void ti_citus_schema_sharding_end(int nestlevel);

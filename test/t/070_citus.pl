@@ -14,7 +14,11 @@
 # on a worker, a shard reached without a coordinator-signed context is
 # refused (42501), and forged, expired or other-role assertions are refused;
 # a worker connection killed in the middle of a transaction makes it fail
-# and roll back.  Then protect_table before create_distributed_table, and
+# and roll back.  Router reads carry the assertion inside the statement
+# (one round trip): forged, expired, misplaced, doubled, conflicting or
+# lone statement assertions are refused on the worker (42501), A's genuine
+# one never opens B's rows whatever the statement names, and a captured
+# one cannot be re-signed through a worker.  Then protect_table before create_distributed_table, and
 # reference tables marked global.
 #
 # Needs Citus (test/scripts/citus.sh builds it from ../shared/vendor).  With
@@ -404,6 +408,114 @@ is($coord->safe_psql('postgres', $a_rows_sql),
 like($out, qr/^t$/m, 'the assertion does not outlive its transaction');
 like($err, qr/ERROR:.*no tenant context/, 'after it, the shard is closed again');
 
+# ---------------------------------------------------------------- the context inside the statement
+# A router SELECT of one protected table carries the coordinator's
+# assertion in its WHERE (tenant_isolation._worker_assertion('<assertion>'))
+# instead of a coordinated transaction with SET LOCAL: one round trip.
+{
+	my $logfile = $wa->logfile;
+	$wa->append_conf('postgresql.conf', "log_statement = 'all'");
+	$wa->reload;
+	my $pos = -s $logfile;
+	($ret, $out, $err) = as_app($coord, "SELECT 'pt:' || body FROM docs WHERE id = 1;", $ta);
+	like($out, qr/^pt:a-one/m, 'A point lookup through the coordinator');
+	my $log = slurp_file($logfile, $pos);
+	like($log, qr/tenant_isolation\._worker_assertion\('v1\.$ta\./,
+		"the worker received A's assertion inside the statement");
+	unlike($log, qr/worker_context|BEGIN|assign_distributed_transaction_id/,
+		'and no SET LOCAL, no remote transaction for it');
+	$wa->append_conf('postgresql.conf', "log_statement = 'none'");
+	$wa->reload;
+}
+my $a_assertion = assertion(tenant => $ta, role => 'app', key => $cluster_key);
+my $shard_sel = "SELECT 'row:' || body FROM $shard_name";
+for my $what (sort keys %forged)
+{
+	($ret, $out, $err) = as_app($wa,
+		"$shard_sel WHERE tenant_isolation._worker_assertion('$forged{$what}');");
+	like($err, qr/ERROR:.*assertion/, "a statement carrying an assertion $what is refused");
+	unlike($out, qr/row:/, "and shows no row");
+}
+($ret, $out, $err) = as_app($wa,
+	"$shard_sel WHERE tenant_id = '$tb' AND tenant_isolation._worker_assertion('$a_assertion');\n"
+	  . "$shard_sel WHERE tenant_isolation._worker_assertion('$a_assertion') AND body LIKE 'B%';");
+is($ret, 0, "A's genuine assertion with B's tenant named in the statement runs");
+unlike($out . $err, qr/SECRET/, "A's assertion never shows B's rows, whatever the statement asks");
+($ret, $out, $err) = as_app($wa,
+	"$shard_sel WHERE tenant_isolation._worker_assertion('$a_assertion') ORDER BY 1;");
+like($out, qr/^row:a-one/m, "A's genuine assertion in the statement opens A's rows");
+unlike($out, qr/SECRET/, 'and only A\'s');
+for my $case (
+	[ 'in a subquery', "SELECT * FROM (SELECT body FROM $shard_name WHERE tenant_isolation._worker_assertion('$a_assertion')) s, $shard_name t WHERE t.tenant_id = '$tb';" ],
+	[ 'in the select list', "SELECT tenant_isolation._worker_assertion('$a_assertion'), body FROM $shard_name;" ],
+	[ 'under OR', "$shard_sel WHERE tenant_isolation._worker_assertion('$a_assertion') OR true;" ],
+	[ 'twice, for A and B', "$shard_sel WHERE tenant_isolation._worker_assertion('$a_assertion') AND tenant_isolation._worker_assertion('$ok_assertion');" ],
+	[ 'against a SET LOCAL of B', "BEGIN;\nSET LOCAL tenant_isolation.worker_context = '$ok_assertion';\n$shard_sel WHERE tenant_isolation._worker_assertion('$a_assertion');\nCOMMIT;" ],
+	[ 'on its own', "SELECT tenant_isolation._worker_assertion('$a_assertion');" ],
+	[ 'replaced by a SET LOCAL of B within the statement', "BEGIN;\nSELECT body, set_config('tenant_isolation.worker_context', '$ok_assertion', true) FROM $shard_name WHERE tenant_isolation._worker_assertion('$a_assertion');\nCOMMIT;" ])
+{
+	($ret, $out, $err) = as_app($wa, $case->[1]);
+	like($err, qr/ERROR:.*(42501|assertion|no tenant context|permission)/i,
+		"an assertion $case->[0] is refused (42501)");
+	unlike($out . $err, qr/SECRET/, "nothing of B through an assertion $case->[0]");
+}
+($ret, $out, $err) = as_app($wa,
+	"UPDATE $shard_name SET body = 'pwned' WHERE tenant_id = '$tb' AND tenant_isolation._worker_assertion('$a_assertion');\n"
+	  . "DELETE FROM $shard_name WHERE tenant_id = '$tb' AND tenant_isolation._worker_assertion('$a_assertion');");
+is(b_rows(), $b_before, "writes on the worker with A's assertion aimed at B change nothing of B");
+($ret, $out, $err) = as_app($wa,
+	"SELECT body FROM docs WHERE tenant_isolation._worker_assertion('$a_assertion');");
+like($err, qr/ERROR:.*cannot be passed on/,
+	'a captured assertion cannot be re-signed through a worker (Citus routes from workers)');
+unlike($out, qr/SECRET/, 'and shows nothing');
+($ret, $out, $err) = as_app($wa,
+	"SELECT query FROM pg_stat_activity WHERE pid = pg_backend_pid() AND tenant_isolation._worker_assertion('$a_assertion');");
+my $a_mac = (split /\./, $a_assertion)[-1];
+like($out, qr/<redacted>/, "the worker's pg_stat_activity shows the statement with its MAC redacted");
+unlike($out, qr/$a_mac/, 'and not the MAC');
+$wa->safe_psql('postgres', 'SELECT tenant_isolation.audit_flush()');
+is( $wa->safe_psql('postgres',
+		"SELECT count(*) FROM tenant_isolation.audit_log WHERE detail LIKE '%v1.%' OR object LIKE '%v1.%' OR detail LIKE '%$a_mac%'"),
+	'0', 'the audit trail holds no assertion');
+
+# Through the coordinator: EXPLAIN, prepared statements past the custom
+# plan threshold with a tenant switch, and a read after a write of another
+# tenant in one transaction (SET LOCAL and statement assertions together).
+($ret, $out, $err) = as_app($coord,
+	"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM docs WHERE id = 1;", $ta);
+like($out, qr/Task Count: 1\n/, 'EXPLAIN ANALYZE of a point lookup: one task');
+unlike($out . $err, qr/ERROR|SECRET/, 'EXPLAIN ANALYZE runs and shows nothing of B');
+($ret, $out, $err) = as_app($coord,
+	"PREPARE q(int) AS SELECT 'q:' || string_agg(body, ',' ORDER BY id) FROM docs WHERE id >= \$1;\n"
+	  . join('', map { "EXECUTE q(1);\n" } 1 .. 7)
+	  . "SELECT 'ctx:' || tenant_isolation.login('$token{$tc}');\n"
+	  . join('', map { "EXECUTE q(1);\n" } 1 .. 3)
+	  . "PREPARE g AS SELECT 'g:' || count(*) FROM docs;\n"
+	  . join('', map { "EXECUTE g;\n" } 1 .. 7)
+	  . "BEGIN;\nSELECT 'ctx:' || tenant_isolation.login_local('$token{$ta}');\n"
+	  . "UPDATE docs SET body = body WHERE id = 1;\n"
+	  . "SELECT 'ctx:' || tenant_isolation.login_local('$token{$tc}');\n"
+	  . "SELECT 'w:' || string_agg(body, ',') FROM docs WHERE id = 1;\nCOMMIT;",
+	$ta);
+my @qa = ($out =~ /^q:(.*)$/mg);
+is(scalar(@qa), 10, 'ten executions of the prepared statement') or diag($err);
+is_deeply([ @qa[0 .. 6] ], [ ('a-one (A edited),a-two (A edited),a-three') x 7 ],
+	'A: every execution, custom or generic, sees only A') or diag($out);
+is_deeply([ @qa[7 .. 9] ], [ ('C-SECRET one') x 3 ],
+	'after switching to C, the same prepared statement sees only C');
+like($out, qr/^g:1$/m, 'a prepared count in C counts only C');
+like($out, qr/^w:C-SECRET one$/m, 'a read of C after a write of A in one transaction sees only C');
+($ret, $out, $err) = as_app($coord,
+	"BEGIN;\nSELECT 'r1:' || string_agg(body, ',') FROM docs WHERE id = 1;\n"
+	  . "SELECT 'ctx:' || tenant_isolation.login_local('$token{$tc}');\n"
+	  . "UPDATE docs SET body = body WHERE id = 1;\n"
+	  . "SELECT 'r2:' || string_agg(body, ',') FROM docs WHERE id = 1;\nCOMMIT;",
+	$ta);
+is($ret, 0, 'a read of A, then a write of C, in one transaction') or diag($err);
+like($out, qr/^r1:a-one \(A edited\)$/m, 'the read sees A');
+like($out, qr/^r2:C-SECRET one$/m, 'after the write of C, a read sees only C');
+unlike($out . $err, qr/B-SECRET/, 'nothing of B in any of it');
+
 # ---------------------------------------------------------------- worker killed mid-transaction
 {
 	my ($in, $bout, $berr) = ('', '', '');
@@ -486,6 +598,30 @@ unlike($out . $err, qr/SECRET/, 'nothing of B through it');
 ($ret, $out, $err) = as_app($w1->port == $wa->port ? $w1 : $wa,
 	"SELECT * FROM early;");
 like($err, qr/ERROR:.*no tenant context/, 'its shell on a worker is closed without a context');
+
+# unprotect_table of a table protected before it was distributed: the
+# tenant column's default (set by protect_table, copied by Citus) goes too.
+$coord->safe_psql(
+	'postgres', q{
+CREATE TABLE early2 (tenant_id uuid NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
+SELECT tenant_isolation.protect_table('early2');
+SELECT create_distributed_table('early2', 'tenant_id', colocate_with => 'docs');
+});
+like( $coord->safe_psql('postgres',
+		"SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'early2'::regclass"),
+	qr/current_tenant/, 'protect_table set the default before the table was distributed');
+($ret, $out, $err) = $coord->psql('postgres', "SELECT tenant_isolation.unprotect_table('early2')");
+is($ret, 0, 'unprotect_table of a table distributed after protection works') or diag($err);
+is( $coord->safe_psql('postgres',
+		"SELECT count(*) FROM pg_attrdef WHERE adrelid = 'early2'::regclass"),
+	'0', 'unprotect_table dropped the default on the coordinator');
+is( $coord->safe_psql('postgres',
+		"SELECT count(*) FROM pg_policy WHERE polrelid = 'early2'::regclass"),
+	'0', 'and the fallback policy');
+($ret, $out, $err) = $coord->psql('postgres',
+	"SET tenant_isolation.tenant_id = '$ta'; INSERT INTO early2 (id) VALUES (1);");
+like($err, qr/without a partition column value|null value in column "tenant_id"/,
+	'an INSERT without the tenant column gets no tenant from a leftover default');
 
 for my $n (reverse @nodes)
 {
