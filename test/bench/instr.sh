@@ -34,7 +34,8 @@
 #   INSTR_HEAVY_N1 / INSTR_HEAVY_N2   for agg_mid, agg_big, jsonb, like (2 / 8)
 #   INSTR_REPS                        interleaved repetitions (3)
 #   INSTR_LABEL                       written into every line (e.g. the tree)
-#   INSTR_REPORT_ONLY=1               only print the report of an existing instr.csv
+#   INSTR_CSV / INSTR_MD              results ($BENCH_OUT/instr.csv / instr.md)
+#   INSTR_REPORT_ONLY=1               only print the report of an existing INSTR_CSV
 #
 set -eu
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -51,8 +52,8 @@ HN1=${INSTR_HEAVY_N1:-2}
 HN2=${INSTR_HEAVY_N2:-8}
 REPS=${INSTR_REPS:-3}
 LABEL=${INSTR_LABEL:-}
-CSV="$OUT/instr.csv"
-MD="$OUT/instr.md"
+CSV=${INSTR_CSV:-$OUT/instr.csv}
+MD=${INSTR_MD:-$OUT/instr.md}
 
 # report: the markdown table of instr.csv (median over repetitions)
 report() {

@@ -71,8 +71,8 @@ OUTF=$(mktemp)
 {
 	echo "SET plan_cache_mode = auto;"
 	# prepare everything while in the smallest tenant
-	echo "SET app.tenant_id = '$SMALL';"
 	echo "SELECT tenant_isolation.assume_tenant('$SMALL', 'skew') \\g /dev/null"
+	echo "SET app.tenant_id = '$SMALL';"
 	for e in "${QUERIES[@]}"; do
 		IFS='|' read -r name q pq pv <<<"$e"
 		echo "PREPARE ext_$name AS $(q_of "$q" events_ext 0);"
@@ -85,8 +85,9 @@ OUTF=$(mktemp)
 		echo "SET plan_cache_mode = auto;"
 	done
 	# then execute in the biggest
-	echo "SET app.tenant_id = '$BIG';"
+	# (a switch discards settings made in the other tenant: set it after)
 	echo "SELECT tenant_isolation.assume_tenant('$BIG', 'skew') \\g /dev/null"
+	echo "SET app.tenant_id = '$BIG';"
 	echo "\\pset format unaligned"
 	echo "\\pset tuples_only on"
 	for ((i = 0; i <= REPS; i++)); do
