@@ -161,13 +161,22 @@ rotate() { # rotate N WORDS...: the words, rotated left by N
 }
 
 # total instructions of the processes that exited since the listing
-# "before": the pgbench backend and any parallel workers it launched
+# "before": the pgbench backends (its setup connection, the same in both runs
+# of a cell, and the client's) and any parallel workers they launched.  Not
+# the audit's launcher and flush workers: a flush worker starts when the
+# launcher's timer finds records (assume_tenant's audit events), so how many
+# start during a run depends on timing, and each start costs more than a
+# transaction; their instructions are added up in $CG/audit_workers.
 backend_ir() {
 	local before=$1 f tot=0 n=0 t
 	for f in "$CG"/cg.*; do
 		grep -qx "$f" "$before" && continue
 		t=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$f" | head -1)
 		[ -n "$t" ] || continue
+		if grep -q '^fn=.*ti_audit_\(flusher\|launcher\)_main' "$f"; then
+			echo "$t" >>"$CG/audit_workers"
+			continue
+		fi
 		tot=$((tot + t)); n=$((n + 1))
 	done
 	[ $n -ge 1 ] || { log "no new backend profile"; echo -1; return; }
