@@ -75,7 +75,7 @@ report() {
 		hdr = "| workload | mode |"; sep = "|---|---|"
 		for (i = 1; i <= nv; i++) { hdr = hdr " " V[i] " |"; sep = sep "---:|" }
 		print hdr; print sep
-		maxspread = 0; reps = 0
+		maxspread = 0; reps = 0; minreps = 0
 		for (w = 1; w <= nw; w++) for (m = 1; m <= 2; m++) {
 			mode = (m == 1) ? "simple" : "prepared"
 			base = (W[w] == "unprotected") ? "literal" : "literal_set"
@@ -89,6 +89,7 @@ report() {
 				if (!(k in v)) { line = line " |"; continue }
 				any = 1
 				x = median(v[k]); if (nrep[k] > reps) reps = nrep[k]
+				if (minreps == 0 || nrep[k] < minreps) minreps = nrep[k]
 				if (x > 0) { sp = (hi - lo) / x; if (sp > maxspread) { maxspread = sp; maxcell = W[w] " " mode " " V[i] } }
 				cell = commas(x)
 				if (b > 0 && V[i] != base && V[i] != "literal" || (V[i] == "literal" && base == "literal_set" && b > 0)) {
@@ -102,7 +103,7 @@ report() {
 			}
 			if (any) print line
 		}
-		printf "\nInstructions per transaction, median of %d interleaved repetition(s); in parentheses the ratio\n", reps
+		printf "\nInstructions per transaction, median of %s interleaved repetition(s); in parentheses the ratio\n", (minreps == reps) ? reps : minreps "-" reps
 		print "`literal_set / variant` (`literal / variant` for the unprotected table), i.e. throughput relative"
 		print "to literal_set if the server CPU were the only cost. `*`: an extension variant below the target"
 		print "(0.97; 0.99 on the unprotected table); `†`: an extension variant behind rls_setting."
