@@ -71,7 +71,14 @@ report() {
 	}
 	NR > 1 && $6 != "NA" { k = $3 SUBSEP $4 SUBSEP $5; v[k] = v[k] " " $6; nrep[k]++ }
 	END {
-		nv = split(variants, V, " "); nw = split(workloads, W, " ")
+		n = split(variants, V0, " "); nw = split(workloads, W, " ")
+		# only the variants that have a count
+		nv = 0
+		for (i = 1; i <= n; i++) {
+			found = 0
+			for (k in v) { split(k, kk, SUBSEP); if (kk[3] == V0[i]) { found = 1; break } }
+			if (found) V[++nv] = V0[i]
+		}
 		hdr = "| workload | mode |"; sep = "|---|---|"
 		for (i = 1; i <= nv; i++) { hdr = hdr " " V[i] " |"; sep = sep "---:|" }
 		print hdr; print sep
