@@ -30,8 +30,8 @@
 #   BENCH_OUT=test/bench/out         scripts of that run; results go to $BENCH_OUT/instr.csv
 #   PG_CONFIG, BENCH_PORT, BENCH_WORKLOADS, BENCH_VARIANTS as for run.sh
 #   INSTR_VARIANTS                    the full list instead (literal not added)
-#   INSTR_N1 / INSTR_N2               transactions of the short cells (20 / 120)
-#   INSTR_HEAVY_N1 / INSTR_HEAVY_N2   for agg_mid, agg_big, jsonb, like (2 / 8)
+#   INSTR_N1 / INSTR_N2               transactions of the short cells (40 / 100)
+#   INSTR_HEAVY_N1 / INSTR_HEAVY_N2   for agg_mid, agg_big, jsonb, like (2 / 5)
 #   INSTR_REPS                        interleaved repetitions (3)
 #   INSTR_LABEL                       written into every line (e.g. the tree)
 #   INSTR_CSV / INSTR_MD              results ($BENCH_OUT/instr.csv / instr.md)
@@ -46,10 +46,10 @@ OUT=${BENCH_OUT:-$TOP/test/bench/out}
 PORT=${BENCH_PORT:-55432}
 WORKLOADS=${BENCH_WORKLOADS:-point last50 agg_mid agg_big jsonb like join update insert unprotected}
 VARIANTS=${INSTR_VARIANTS:-"literal ${BENCH_VARIANTS:-literal_set rls_setting rls_json rls_select ext_login ext_assume}"}
-N1=${INSTR_N1:-20}
-N2=${INSTR_N2:-120}
+N1=${INSTR_N1:-40}
+N2=${INSTR_N2:-100}
 HN1=${INSTR_HEAVY_N1:-2}
-HN2=${INSTR_HEAVY_N2:-8}
+HN2=${INSTR_HEAVY_N2:-5}
 REPS=${INSTR_REPS:-3}
 LABEL=${INSTR_LABEL:-}
 CSV=${INSTR_CSV:-$OUT/instr.csv}
