@@ -161,6 +161,14 @@ role_of() { [ "$1" = ext_assume ] && echo bench_admin || echo bench; }
 PMPID=$(head -1 "$DIR/data/postmaster.pid")
 nchildren() { ps --ppid "$PMPID" --no-headers 2>/dev/null | wc -l; }
 BASE_CHILDREN=$(nchildren)
+# wait until the postmaster has no more children than at the start: every
+# backend that ran has exited and written its profile
+wait_children() {
+	for _ in $(seq 1 300); do
+		[ "$(nchildren)" -le "$BASE_CHILDREN" ] && break
+		sleep 0.1
+	done
+}
 has_scripts() { compgen -G "$OUT/scripts/$1.$2.*sql" >/dev/null; }
 rotate() { # rotate N WORDS...: the words, rotated left by N
 	local n=$1; shift
@@ -202,12 +210,8 @@ run_n() { # run_n W MODE V N: instructions of a backend running N transactions
 	"$PGBIN/pgbench" -n -h "$DIR/sock" -p "$PORT" -U "$(role_of "$v")" -c 1 -j 1 \
 		--random-seed=17 -t "$n" -M "$mode" -D ctx=0 $args bench >"$DIR/instr.pgbench.log" 2>&1 ||
 		{ log "pgbench failed: $w $mode $v"; cat "$DIR/instr.pgbench.log" >&2; rm -f "$lst"; echo -1; return; }
-	# the backend's profile is dumped when it exits, just after pgbench:
-	# wait until the postmaster has no more children than before
-	for _ in $(seq 1 300); do
-		[ "$(nchildren)" -le "$BASE_CHILDREN" ] && break
-		sleep 0.1
-	done
+	# the backend's profile is dumped when it exits, just after pgbench
+	wait_children
 	backend_ir "$lst"
 	rm -f "$lst"
 }
@@ -237,6 +241,8 @@ for ((rep = 1; rep <= REPS; rep++)); do
 				"${SUPSQL[@]}" -c "VACUUM $TABLES" >/dev/null ;;
 			update) "${SUPSQL[@]}" -c "VACUUM $TABLES" >/dev/null ;;
 		esac
+		# those backends' profiles must not land in the next cell's count
+		wait_children
 	done
 done
 {
