@@ -62,7 +62,12 @@ test:
 bench:
 	bash test/bench/run.sh
 
-.PHONY: tempcheck tempcheck-parallel isocheck demo test bench
+# Deterministic mode (issue 17): callgrind instructions per transaction of
+# every cell, 3 interleaved repetitions, markdown table in test/bench/out/instr.md.
+bench-instr:
+	bash test/bench/bench_instr.sh
+
+.PHONY: tempcheck tempcheck-parallel isocheck demo test bench bench-instr
 
 # TAP tests (test/t/*.pl) against clusters they create themselves; run
 # "make install" first.

@@ -153,7 +153,7 @@ elif [ "$SMOKE" = 1 ]; then
 else
 	VARIANTS="literal literal_set rls_setting rls_json rls_select $EXT_VARIANTS"
 fi
-ALL_WORKLOADS="point last50 agg_mid agg_big jsonb like unprotected insert"
+ALL_WORKLOADS="point last50 agg_mid agg_big jsonb like join update unprotected insert"
 WORKLOADS=${BENCH_WORKLOADS:-$ALL_WORKLOADS}
 EXT_MAIN=${EXT_VARIANTS%% *}
 
@@ -204,6 +204,8 @@ table_of() {
 		*) echo "events_$1" ;;
 	esac
 }
+# items_of VARIANT: the second table of the join workload
+items_of() { local t; t=$(table_of "$1"); echo "items_${t#events_}"; }
 role_of() { [ "$1" = ext_assume ] && echo bench_admin || echo bench; }
 
 # ctx_stmt VARIANT RANK SESSION: the statement that sets the tenant context
@@ -242,6 +244,11 @@ query() {
 		agg_mid|agg_big) echo "SELECT kind, count(*), sum(amount) FROM $t $(where "$v" "$r") GROUP BY kind;" ;;
 		jsonb) echo "SELECT count(*), sum(amount) FROM $t $(where "$v" "$r" "payload @> '{\"k\": $k}'");" ;;
 		like) echo "SELECT count(*), sum(amount) FROM $t $(where "$v" "$r" "kind LIKE 'refund.%'");" ;;
+		join)
+			local tw=""
+			case $v in literal|literal_set) tw="e.tenant_id = '${TID[$r]}' AND " ;; esac
+			echo "SELECT e.id, e.kind, e.amount, i.line, i.sku, i.qty FROM $t e JOIN $(items_of "$v") i ON i.tenant_id = e.tenant_id AND i.event_id = e.id WHERE ${tw}e.id BETWEEN :id AND :id + 7 ORDER BY e.id, i.line;" ;;
+		update) echo "UPDATE $t SET amount = amount + 1 $(where "$v" "$r" "id = :id");" ;;
 		insert) echo "INSERT INTO $t (tenant_id, id, created_at, kind, payload, amount) VALUES ('${TID[$r]}', nextval('bench_ins_seq'), '2000-01-01', 'bench.insert', '{\"k\": -1}', 1.00);" ;;
 		unprotected) echo "SELECT tenant_id, id, created_at, kind, payload, amount FROM events_literal WHERE tenant_id = '${TID[$r]}' AND id = :id;" ;;
 	esac
@@ -251,7 +258,7 @@ query() {
 write_script() {
 	local f=$1 w=$2 v=$3 r=$4 k=${5:-} ctx
 	{
-		case $w in point|unprotected) echo "\\set id random(1, ${NROWS_OF[$r]})" ;; esac
+		case $w in point|unprotected|join|update) echo "\\set id random(1, ${NROWS_OF[$r]})" ;; esac
 		if [ "$w" = unprotected ]; then
 			# the context is set once per session; the query is literal's
 			if [ "$v" != literal ]; then
@@ -292,7 +299,7 @@ for w in $WORKLOADS; do
 	for v in $(variants_for "$w"); do
 		args=""
 		case $w in
-			point|last50|insert|unprotected)
+			point|last50|insert|unprotected|join|update)
 				for r in $MIX; do
 					f="$OUT/scripts/$w.$v.t$r.sql"
 					write_script "$f" "$w" "$v" "$r"
@@ -324,15 +331,22 @@ check_sql() {
 		n=${NROWS_OF[$r]}
 		while IFS='|' read -r label q; do
 			ctx=$(ctx_stmt "$v" "$r")
-			if [ -n "$ctx" ]; then echo "BEGIN;"; echo "${ctx%;} \\g /dev/null"; fi
-			echo "SELECT '$label t$r', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM (${q%;}) x;"
-			if [ -n "$ctx" ]; then echo "COMMIT;"; fi
+			# rolled back: the update check changes nothing
+			echo "BEGIN;"
+			if [ -n "$ctx" ]; then echo "${ctx%;} \\g /dev/null"; fi
+			case $q in
+				UPDATE*) echo "WITH x AS (${q%;} RETURNING tenant_id, id, amount) SELECT '$label t$r', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM x;" ;;
+				*) echo "SELECT '$label t$r', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM (${q%;}) x;" ;;
+			esac
+			echo "ROLLBACK;"
 		done < <(
 			for i in 1 $(( n / 2 + 1 )) $n $(( n + 1 )); do echo "point id=$i|$(query point "$v" "$r" | sed "s/:id/$i/")"; done
 			echo "last50|$(query last50 "$v" "$r")"
 			echo "agg|$(query agg_big "$v" "$r")"
 			for k in $JSONB_KS; do echo "jsonb k=$k|$(query jsonb "$v" "$r" "$k")"; done
 			echo "like|$(query like "$v" "$r")"
+			for i in 1 $(( n / 2 )) $(( n - 3 )) $(( n + 1 )); do echo "join id=$i|$(query join "$v" "$r" | sed "s/:id/$i/g")"; done
+			for i in 1 $n $(( n + 1 )); do echo "update id=$i|$(query update "$v" "$r" | sed "s/:id/$i/")"; done
 			# an unprotected table read under this tenant's context, another tenant's rows
 			echo "unprotected|$(query unprotected "$v" "$MID" | sed "s/:id/1/")"
 		)
@@ -372,12 +386,12 @@ explain_block() {
 		echo "\\pset format unaligned"
 		echo "\\pset tuples_only on"
 		if [ -n "$ctx" ]; then echo "BEGIN;"; echo "${ctx%;} \\g /dev/null"; fi
-		echo "EXPLAIN (COSTS OFF) $(query "$w" "$v" "$BIG" 17)"
+		echo "EXPLAIN (COSTS OFF) $(query "$w" "$v" "$BIG" 17 | sed 's/:id/1/g')"
 		if [ -n "$ctx" ]; then echo "COMMIT;"; fi
 	} | role_psql "$(role_of "$v")" -f -
 }
 PLANS=""
-for w in jsonb like agg_big; do
+for w in jsonb like agg_big join; do
 	for v in literal rls_setting $EXT_MAIN; do
 		PLANS+="#### $w, $v"$'\n'"\`\`\`"$'\n'"$(query "$w" "$v" "$BIG" 17)"$'\n\n'"$(explain_block "$w" "$v")"$'\n'"\`\`\`"$'\n'
 	done
@@ -539,6 +553,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
 			done
 		done
 		[ "$w" = insert ] && insert_cleanup
+		[ "$w" = update ] && su_psql -c "VACUUM events_literal, events_rls_setting, events_rls_json, events_rls_select, events_ext"
 	done
 done
 
@@ -573,6 +588,8 @@ declare -A WDESC=(
 	[agg_big]="aggregate, biggest tenant"
 	[jsonb]="jsonb \`payload @> …\` (GIN)"
 	[like]="\`kind LIKE 'refund.%'\`"
+	[join]="join events ⋈ items, 8 ids"
+	[update]="update by key"
 	[unprotected]="unprotected table, point lookup"
 	[insert]="single-row insert"
 )

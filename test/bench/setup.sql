@@ -113,6 +113,46 @@ BEGIN
 END
 $$;
 
+-- The second table of the join workload: lines of an event (an order and
+-- its lines), keyed by (tenant_id, event_id, line) with a foreign key to the
+-- event.  Every fourth event has 1-3 lines; values derive from the event's.
+CREATE TABLE items_literal (
+	tenant_id	uuid NOT NULL,
+	event_id	bigint NOT NULL,
+	line		int NOT NULL,
+	sku			text NOT NULL,
+	qty			int NOT NULL
+);
+INSERT INTO items_literal
+SELECT e.tenant_id, e.id, l, 'sku-' || ((e.id * 7 + l) % 500), 1 + (e.id + l) % 5
+  FROM events_literal e
+ CROSS JOIN LATERAL generate_series(1, 1 + (e.id / 4)::int % 3) l
+ WHERE e.id % 4 = 0
+ ORDER BY e.created_at, l;
+CREATE TABLE items_rls_setting (LIKE items_literal INCLUDING ALL);
+CREATE TABLE items_rls_json (LIKE items_literal INCLUDING ALL);
+CREATE TABLE items_rls_select (LIKE items_literal INCLUDING ALL);
+CREATE TABLE items_ext (LIKE items_literal INCLUDING ALL);
+INSERT INTO items_rls_setting SELECT * FROM items_literal;
+INSERT INTO items_rls_json SELECT * FROM items_literal;
+INSERT INTO items_rls_select SELECT * FROM items_literal;
+INSERT INTO items_ext SELECT * FROM items_literal;
+DO $$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['literal', 'rls_setting', 'rls_json', 'rls_select', 'ext'] LOOP
+		EXECUTE format('ALTER TABLE %I ADD PRIMARY KEY (tenant_id, event_id, line)', 'items_' || t);
+		EXECUTE format('ALTER TABLE %I ADD FOREIGN KEY (tenant_id, event_id) REFERENCES %I (tenant_id, id)',
+					   'items_' || t, 'events_' || t);
+		EXECUTE format('ALTER TABLE %I SET (autovacuum_enabled = false)', 'items_' || t);
+		EXECUTE format('GRANT SELECT ON %I TO bench, bench_admin', 'items_' || t);
+		-- the update workload
+		EXECUTE format('GRANT UPDATE (amount) ON %I TO bench, bench_admin', 'events_' || t);
+	END LOOP;
+END
+$$;
+
 -- Ids of inserted rows; run.sh deletes them after the insert workload.
 CREATE SEQUENCE bench_ins_seq START 1000000000000;
 GRANT USAGE ON SEQUENCE bench_ins_seq TO bench, bench_admin;
@@ -122,26 +162,37 @@ GRANT SELECT ON bench_tenant TO bench, bench_admin;
 ALTER TABLE events_rls_setting ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant ON events_rls_setting
 	USING (tenant_id = current_setting('app.tenant_id')::uuid);
+ALTER TABLE items_rls_setting ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON items_rls_setting
+	USING (tenant_id = current_setting('app.tenant_id')::uuid);
 -- (3) native RLS, PostgREST-style JSON claims
 ALTER TABLE events_rls_json ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant ON events_rls_json
 	USING (tenant_id = (current_setting('request.jwt.claims', true)::jsonb ->> 'tenant_id')::uuid);
+ALTER TABLE items_rls_json ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON items_rls_json
+	USING (tenant_id = (current_setting('request.jwt.claims', true)::jsonb ->> 'tenant_id')::uuid);
 -- (4) native RLS, InitPlan wrapping
 ALTER TABLE events_rls_select ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant ON events_rls_select
+	USING (tenant_id = (SELECT current_setting('app.tenant_id')::uuid));
+ALTER TABLE items_rls_select ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant ON items_rls_select
 	USING (tenant_id = (SELECT current_setting('app.tenant_id')::uuid));
 
 -- (5) this extension
 SELECT count(tenant_isolation.create_tenant('bench tenant ' || rank, 'shared', id)) AS tenants
   FROM bench_tenant \gset
 SELECT tenant_isolation.protect_table('events_ext') \g /dev/null
+SELECT tenant_isolation.protect_table('items_ext') \g /dev/null
 SELECT to_regprocedure('tenant_isolation.login_local(text)') IS NOT NULL AS has_login \gset
 \if :has_login
 SELECT tenant_isolation.add_jwt_key('bench', 'HS256', :'jwt_secret') \g /dev/null
 \endif
 
 VACUUM (ANALYZE) events_literal, events_rls_setting, events_rls_json,
-	events_rls_select, events_ext, bench_tenant;
+	events_rls_select, events_ext, bench_tenant, items_literal, items_rls_setting,
+	items_rls_json, items_rls_select, items_ext;
 SELECT count(pg_prewarm(c.oid)) AS prewarmed
   FROM pg_class c
- WHERE c.relname LIKE 'events\_%' AND c.relkind IN ('r', 'i') \gset
+ WHERE (c.relname LIKE 'events\_%' OR c.relname LIKE 'items\_%') AND c.relkind IN ('r', 'i') \gset
