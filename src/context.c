@@ -696,9 +696,47 @@ ti_tenant_id_show(void)
 static const char *
 ti_claims_show(void)
 {
+	const char *claims;
+
+	/*
+	 * A parallel worker restores tenant_id without the leader's claims (the
+	 * extra is the leader's memory); it shows the value the leader wrote
+	 * into tenant_isolation.claims for it just before the statement started
+	 * (ti_context_sync_parallel_claims), while the restored context holds.
+	 */
+	if (IsParallelWorker())
+		return (ti_eff.has && ti_claims_string) ? ti_claims_string : "";
+	claims = ti_context_claims();
+	return claims ? claims : "";
+}
+
+/*
+ * ti_context_sync_parallel_claims
+ *		Before a statement that may start parallel workers: make the variable
+ *		of tenant_isolation.claims (which is serialized to the workers; the
+ *		leader never reads it) equal the claims in force.
+ *
+ * Login writes only tenant_id (the claims travel in its extra); the
+ * variable is a copy made here, LOCAL so that it never outlives the
+ * transaction, and written again whenever it differs from the claims in
+ * force, which covers rollbacks, later switches and session-level logins.
+ * The context cannot change while the statement runs (login functions are
+ * parallel unsafe, and ti_check_change_allowed refuses a change under a
+ * running statement on protected tables), so what the workers receive is
+ * the claims of the context they restore.
+ */
+void
+ti_context_sync_parallel_claims(void)
+{
 	const char *claims = ti_context_claims();
 
-	return claims ? claims : "";
+	if (claims == NULL)
+		claims = "";
+	if (strcmp(ti_claims_string ? ti_claims_string : "", claims) == 0)
+		return;
+	(void) set_config_option("tenant_isolation.claims", claims,
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+							 true, 0, false);
 }
 
 /*

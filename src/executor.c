@@ -113,6 +113,13 @@ ti_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	if (!IsParallelWorker())
 	{
+		/* the workers' copy of the claims (context.c) */
+		if (queryDesc->plannedstmt &&
+			queryDesc->plannedstmt->parallelModeNeeded &&
+			!IsInParallelMode() &&	/* synced by the outer statement */
+			ti_extension_present())
+			ti_context_sync_parallel_claims();
+
 		/*
 		 * A statement planned before what a previous tenant left was
 		 * discarded (after a failed login) may name a dropped temporary

@@ -48,6 +48,7 @@ extern void ti_define_context_gucs(void);
 /* reading the state */
 extern bool ti_context_get(pg_uuid_t *tenant);	/* the effective context */
 extern const char *ti_context_claims(void);
+extern void ti_context_sync_parallel_claims(void);
 extern bool ti_ctx_transaction_scoped(void);	/* ends with the transaction */
 
 /*
